@@ -1,0 +1,80 @@
+"""Entry point: `python -m experiments.run --flagfile=experiments/test13.flags`.
+
+Kept short on purpose: flags become an ExperimentConfig and the library does the work.
+"""
+
+import os
+import shlex
+import sys
+import time
+
+from absl import app, flags, logging
+
+from rcl.experiment import ExperimentConfig, run_experiment
+from rcl.models.monikers import Hyper
+
+_DATA_DIR = flags.DEFINE_string("data_dir", os.environ.get("RCL_DATA_DIR", "data"),
+                                "Directory the FASTA paths are relative to (default: $RCL_DATA_DIR, else data/).")
+_WORKDIR = flags.DEFINE_string("workdir", "runs/default", "Output directory; rerun to resume.")
+_DATASET = flags.DEFINE_string("dataset", "Test13", "Name for reports (Test13 compares with the paper's Table 1).")
+_FILES = flags.DEFINE_list("files", [], "FASTA files to merge, de-duplicate and split 80:10:10.")
+_TRAIN = flags.DEFINE_list("train_files", [], "Explicit training FASTA files.")
+_VAL = flags.DEFINE_list("val_files", [], "Explicit validation FASTA files (default: 10% of training).")
+_TEST = flags.DEFINE_list("test_files", [], "Explicit test FASTA files.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the split, initialisation, shuffles and noise.")
+_MODELS = flags.DEFINE_list("models", ["A"], "Component monikers to train (A-G).")
+_MAX_LEN = flags.DEFINE_integer("max_len", 1000, "Pad or cut sequences to this length.")
+_REG = flags.DEFINE_float("reg_level", 1.0, "Regularisation level lambda: noise sigma = lambda, dropout = lambda x 50%.")
+_FILTERS = flags.DEFINE_integer("cnn_filters", None, "Override every CNN's filter count (small profiles).")
+_KERNEL = flags.DEFINE_integer("cnn_kernel", 5, "CNN convolution width.")
+_CNN_DENSE = flags.DEFINE_list("cnn_dense", ["128", "64"], "CNN dense widths (last = LD features).")
+_HIDDEN = flags.DEFINE_integer("rnn_hidden", 64, "GRU units per direction.")
+_RNN_DENSE = flags.DEFINE_list("rnn_dense", ["128", "64", "32"], "RNN dense widths (last = LD features).")
+_CNN_EPOCHS = flags.DEFINE_integer("cnn_epochs", 500, "CNN training epochs (paper: 500).")
+_RNN_EPOCHS = flags.DEFINE_integer("rnn_epochs", 220, "RNN training epochs (paper: 220).")
+_BATCH = flags.DEFINE_integer("batch_size", 64, "Training batch size.")
+_LR = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (paper: Keras default).")
+_CKPT = flags.DEFINE_integer("checkpoint_every", 1, "Epochs between resumable checkpoints.")
+_SELECT = flags.DEFINE_enum("selection", "best_val_accuracy", ["best_val_accuracy", "last"], "Model selection rule.")
+_PARALLEL = flags.DEFINE_bool("data_parallel", False, "Split batches over all local devices.")
+
+
+def _resolve(paths):
+  return tuple(p if os.path.isabs(p) else os.path.join(_DATA_DIR.value, p) for p in paths)
+
+
+def _progress():
+  started = {}
+
+  def on_epoch(name, epoch, epochs, logs):
+    started.setdefault(name, (time.time(), epoch - 1))
+    t0, first = started[name]
+    per_epoch = (time.time() - t0) / max(epoch - first, 1)
+    print(f"[{name}] epoch {epoch}/{epochs}  loss {logs['train_loss']:.4f}  acc {logs['train_accuracy']:.4f}  "
+          f"val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}  "
+          f"{logs['seconds']:.1f}s  ETA {per_epoch * (epochs - epoch) / 60:.1f} min", flush=True)
+  return on_epoch
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
+  config = ExperimentConfig(
+      workdir=_WORKDIR.value, files=_resolve(_FILES.value), train_files=_resolve(_TRAIN.value),
+      val_files=_resolve(_VAL.value), test_files=_resolve(_TEST.value), dataset=_DATASET.value,
+      seed=_SEED.value, max_len=_MAX_LEN.value, models=tuple(_MODELS.value),
+      hyper=Hyper(reg_level=_REG.value, cnn_filters=_FILTERS.value, cnn_kernel=_KERNEL.value,
+                  cnn_dense=tuple(map(int, _CNN_DENSE.value)), rnn_hidden=_HIDDEN.value,
+                  rnn_dense=tuple(map(int, _RNN_DENSE.value))),
+      cnn_epochs=_CNN_EPOCHS.value, rnn_epochs=_RNN_EPOCHS.value, batch_size=_BATCH.value,
+      learning_rate=_LR.value, checkpoint_every=_CKPT.value, selection=_SELECT.value,
+      data_parallel=_PARALLEL.value)
+  try:
+    run_experiment(config, command=shlex.join(["python", "-m", "experiments.run"] + sys.argv[1:]),
+                   log=lambda s: print(s, flush=True), on_epoch=_progress())
+  except (ValueError, FileNotFoundError) as e:
+    sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,91 @@
+"""Seeded, deterministic batches of fixed shape, optionally bucketed by sequence length.
+
+Every batch has exactly `batch_size` rows so the jitted step compiles once per (bucket) length. A
+short final batch is filled with repeats of that batch's bucket (mask 0): they count in no loss or
+metric. With bucketing, sequences are grouped by the smallest bucket length that holds them, batches
+are formed within buckets and the batch order is shuffled, so every sequence is seen once per epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from rcl.data.dataset import Split
+
+
+def bucket_of(lengths: np.ndarray, bucket_lengths: Sequence[int]) -> np.ndarray:
+  """int[n] lengths -> int[n] index of the smallest bucket length >= each length."""
+  edges = np.asarray(sorted(bucket_lengths))
+  idx = np.searchsorted(edges, lengths, side="left")
+  if (idx >= len(edges)).any():
+    raise ValueError(f"a sequence of length {int(lengths.max())} exceeds the largest bucket {edges[-1]}")
+  return idx
+
+
+def _chunks(index: np.ndarray, batch_size: int) -> list[tuple[np.ndarray, int]]:
+  """Splits `index` into full batches, filling the last with repeats; returns (rows, valid count)."""
+  out = []
+  for start in range(0, len(index), batch_size):
+    rows = index[start:start + batch_size]
+    valid = len(rows)
+    if valid < batch_size:
+      rows = np.concatenate([rows, np.resize(index, batch_size - valid)])
+    out.append((rows, valid))
+  return out
+
+
+def _make(split: Split, rows: np.ndarray, valid: int, length: int) -> dict[str, np.ndarray]:
+  mask = np.zeros(len(rows), np.float32)
+  mask[:valid] = 1.0
+  batch = {
+      "seq": split.seq[rows, :length],
+      "length": np.minimum(split.lengths[rows], length).astype(np.int32),
+      "label": split.labels[rows],
+      "mask": mask,
+      "index": rows.astype(np.int32),
+  }
+  if split.sec is not None:
+    batch["sec"] = split.sec[rows, :length]
+  return batch
+
+
+def plan_batches(split: Split, batch_size: int, *, seed: int | None = None, epoch: int = 0,
+                 bucket_lengths: Sequence[int] | None = None) -> list[tuple[np.ndarray, int, int]]:
+  """The epoch's batches as (rows, valid, padded length), without materialising arrays.
+
+  Args:
+    split: the data.
+    batch_size: rows per batch.
+    seed: None for the split's order (evaluation), else a shuffle seeded by (seed, epoch).
+    epoch: mixes into the shuffle so each epoch differs, reproducibly (resume-safe).
+    bucket_lengths: None pads every batch to the split's width; else the allowed padded lengths.
+  """
+  n = len(split)
+  if n == 0:
+    return []
+  rng = None if seed is None else np.random.default_rng([seed, epoch])
+  order = np.arange(n) if rng is None else rng.permutation(n)
+  if not bucket_lengths:
+    return [(rows, valid, split.seq.shape[1]) for rows, valid in _chunks(order, batch_size)]
+  edges = sorted(bucket_lengths)
+  which = bucket_of(split.lengths[order], edges)
+  plan = []
+  for b, length in enumerate(edges):
+    members = order[which == b]
+    plan.extend((rows, valid, min(length, split.seq.shape[1])) for rows, valid in _chunks(members, batch_size))
+  if rng is not None:
+    plan = [plan[i] for i in rng.permutation(len(plan))]
+  return plan
+
+
+def batches(split: Split, batch_size: int, *, seed: int | None = None, epoch: int = 0,
+            bucket_lengths: Sequence[int] | None = None) -> Iterator[dict[str, np.ndarray]]:
+  """Yields the batches of `plan_batches` as dicts of numpy arrays.
+
+  Each batch: seq uint8[b, L], length int32[b], label int32[b], mask float32[b] (1 for real rows),
+  index int32[b] (row in the split) and, when the split has structures, sec uint8[b, L].
+  """
+  for rows, valid, length in plan_batches(split, batch_size, seed=seed, epoch=epoch, bucket_lengths=bucket_lengths):
+    yield _make(split, rows, valid, length)

@@ -1,0 +1,198 @@
+"""From FASTA records to labelled train/validation/test splits: de-duplication, seeded split, vocabulary."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from rcl.data import encoding
+from rcl.data.fasta import AMBIGUITY, Record, read_fasta
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclasses.dataclass
+class DedupReport:
+  """What de-duplication did: counts and the sequences that carried conflicting labels."""
+  records_in: int = 0
+  duplicates: int = 0
+  conflicts: list[dict] = dataclasses.field(default_factory=list)
+
+
+def deduplicate(records: Sequence[Record], on_conflict: str = "drop") -> tuple[list[Record], DedupReport]:
+  """Keeps the first record of each distinct sequence.
+
+  A sequence seen with two different labels is a conflict: `on_conflict` is "drop" (remove every copy
+  and list it in the report), "first" (keep the first label, list it) or "error" (raise ValueError).
+  """
+  if on_conflict not in ("drop", "first", "error"):
+    raise ValueError(f"on_conflict must be drop, first or error, got {on_conflict!r}")
+  first: dict[str, Record] = {}
+  labels: dict[str, set] = {}
+  report = DedupReport(records_in=len(records))
+  for r in records:
+    if r.sequence in first:
+      report.duplicates += 1
+      labels[r.sequence].add(r.label)
+      if r.label != first[r.sequence].label and len(labels[r.sequence]) == 2:
+        f = first[r.sequence]
+        report.conflicts.append({
+            "first": f"{f.path}:{f.line} {f.id} {f.label}",
+            "second": f"{r.path}:{r.line} {r.id} {r.label}",
+        })
+        if on_conflict == "error":
+          raise ValueError(f"sequence with two labels: {report.conflicts[-1]['first']} vs "
+                           f"{report.conflicts[-1]['second']}")
+    else:
+      first[r.sequence] = r
+      labels[r.sequence] = {r.label}
+  kept = [r for r in first.values() if on_conflict == "first" or len(labels[r.sequence]) == 1]
+  return kept, report
+
+
+def split_indices(n: int, seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, np.ndarray]:
+  """Seeded shuffle, then consecutive train/val/test slices in the given proportions (rounded)."""
+  if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
+    raise ValueError(f"split fractions must be non-negative and sum to 1, got {fractions}")
+  order = np.random.default_rng(seed).permutation(n)
+  n_train = int(round(fractions[0] * n))
+  n_val = int(round(fractions[1] * n))
+  return {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+
+
+@dataclasses.dataclass
+class Split:
+  """One encoded split.
+
+  Attributes:
+    ids: record identifiers, length n.
+    sequences: the de-duplicated input sequences (kept for folding and for reports), length n.
+    seq: uint8[n, max_len] sequence codes.
+    lengths: int32[n] encoded lengths (<= max_len).
+    labels: int32[n] class indices into the vocabulary.
+    sec: uint8[n, max_len] structure codes, or None until structures are attached.
+  """
+  ids: list[str]
+  sequences: list[str]
+  seq: np.ndarray
+  lengths: np.ndarray
+  labels: np.ndarray
+  sec: np.ndarray | None = None
+
+  def __len__(self) -> int:
+    return len(self.ids)
+
+  def subset(self, index: np.ndarray) -> "Split":
+    return Split([self.ids[i] for i in index], [self.sequences[i] for i in index], self.seq[index],
+                 self.lengths[index], self.labels[index], None if self.sec is None else self.sec[index])
+
+
+@dataclasses.dataclass
+class DataSet:
+  """Train/val/test splits with their class vocabulary and a summary of what loading did."""
+  splits: dict[str, Split]
+  classes: list[str]
+  summary: dict
+
+  def save_vocabulary(self, path: str | os.PathLike) -> None:
+    with open(path, "w") as f:
+      json.dump({"classes": self.classes}, f, indent=1)
+
+
+def _summarise_split(records: Sequence[Record], enc: encoding.Encoded) -> dict:
+  lengths = np.array([len(r.sequence) for r in records]) if records else np.zeros(0)
+  amb = [sum(r.sequence.count(c) for c in AMBIGUITY) for r in records]
+  return {
+      "records": len(records),
+      "cut_to_max_len": int(enc.cut),
+      "with_ambiguity_codes": int(sum(a > 0 for a in amb)),
+      "ambiguity_positions": int(sum(amb)),
+      "length_min": int(lengths.min()) if lengths.size else 0,
+      "length_median": float(np.median(lengths)) if lengths.size else 0.0,
+      "length_max": int(lengths.max()) if lengths.size else 0,
+  }
+
+
+def _encode_split(records: Sequence[Record], classes: list[str], max_len: int) -> tuple[Split, dict]:
+  index = {c: i for i, c in enumerate(classes)}
+  enc = encoding.encode_sequences([r.sequence for r in records], max_len)
+  labels = np.array([index[r.label] for r in records], dtype=np.int32)
+  split = Split([r.id for r in records], [r.sequence for r in records], enc.codes, enc.lengths, labels)
+  summary = _summarise_split(records, enc)
+  summary["class_counts"] = {c: int(n) for c, n in zip(classes, np.bincount(labels, minlength=len(classes)))}
+  return split, summary
+
+
+def _read_all(paths: Sequence[str]) -> list[Record]:
+  records: list[Record] = []
+  for p in paths:
+    records.extend(read_fasta(p, require_label=True))
+  return records
+
+
+def load_dataset(
+    files: Sequence[str] = (),
+    *,
+    train_files: Sequence[str] = (),
+    val_files: Sequence[str] = (),
+    test_files: Sequence[str] = (),
+    seed: int = 0,
+    max_len: int = 1000,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    on_conflict: str = "drop",
+) -> DataSet:
+  """Loads labelled FASTA files into encoded splits.
+
+  Either `files` (merged, de-duplicated, shuffled with `seed` and split by `fractions`: the paper's
+  Test13 protocol) or explicit `train_files` and `test_files` (Test88 style); in the explicit mode a
+  missing `val_files` is carved out of the training records (10%, seeded). Each split is de-duplicated
+  within itself; sequences shared between given splits are counted in the summary, not removed.
+  The vocabulary is the sorted union of all labels, so a class absent from one split still has an index.
+  """
+  if bool(files) == bool(train_files or test_files):
+    raise ValueError("give either `files` (to be split) or `train_files` and `test_files`, not both")
+  summary: dict = {"max_len": max_len, "seed": seed}
+  if files:
+    records, report = deduplicate(_read_all(files), on_conflict)
+    parts = split_indices(len(records), seed, fractions)
+    by_split = {name: [records[i] for i in parts[name]] for name in SPLITS}
+    summary["protocol"] = (f"merged {len(files)} file(s), de-duplicated by sequence, seeded shuffle "
+                           f"(seed {seed}), split {':'.join(str(round(f * 100)) for f in fractions)}")
+    summary["dedup"] = dataclasses.asdict(report)
+  else:
+    if not train_files or not test_files:
+      raise ValueError("explicit splits need both train_files and test_files")
+    by_split, summary["dedup"] = {}, {}
+    for name, paths in (("train", train_files), ("val", val_files), ("test", test_files)):
+      if paths:
+        by_split[name], report = deduplicate(_read_all(paths), on_conflict)
+        summary["dedup"][name] = dataclasses.asdict(report)
+    if "val" not in by_split:
+      train = by_split["train"]
+      parts = split_indices(len(train), seed, (0.9, 0.1, 0.0))
+      by_split["train"] = [train[i] for i in parts["train"]]
+      by_split["val"] = [train[i] for i in parts["val"]]
+    seen = {name: {r.sequence for r in by_split[name]} for name in SPLITS}
+    summary["overlap"] = {f"{a}&{b}": len(seen[a] & seen[b]) for a, b in (("train", "val"), ("train", "test"), ("val", "test"))}
+    summary["protocol"] = ("given files: train " + ", ".join(map(str, train_files)) + "; val " +
+                           (", ".join(map(str, val_files)) if val_files else f"10% of train (seed {seed})") +
+                           "; test " + ", ".join(map(str, test_files)))
+  classes = sorted({r.label for name in SPLITS for r in by_split[name]})
+  splits = {}
+  for name in SPLITS:
+    if not by_split[name]:
+      raise ValueError(f"the {name} split is empty")
+    splits[name], summary[name] = _encode_split(by_split[name], classes, max_len)
+  return DataSet(splits, classes, summary)
+
+
+def load_unlabelled(path: str, max_len: int = 1000) -> Split:
+  """Reads a FASTA file to classify (labels optional, ignored); labels are set to -1."""
+  records = read_fasta(path, require_label=False)
+  enc = encoding.encode_sequences([r.sequence for r in records], max_len)
+  return Split([r.id for r in records], [r.sequence for r in records], enc.codes, enc.lengths,
+               np.full(len(records), -1, np.int32))

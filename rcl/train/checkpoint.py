@@ -1,0 +1,61 @@
+"""Orbax checkpoints of a training run: 'latest' (for resuming) and 'best' (the selected model)."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import orbax.checkpoint as ocp
+
+from rcl.train.state import TrainState
+
+
+def _abstract(state: TrainState):
+  return jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+
+
+class RunCheckpoints:
+  """Two Orbax CheckpointManagers under `directory`: latest/ (last few epochs) and best/ (one).
+
+  Each checkpoint holds the TrainState (params, optimiser state, step, BatchNorm statistics) and a
+  JSON 'meta' item (epoch, history, selection, and the run's identity for safety checks).
+  """
+
+  def __init__(self, directory: str | os.PathLike, keep: int = 2):
+    directory = os.path.abspath(os.fspath(directory))
+    self.directory = directory
+    self.latest = ocp.CheckpointManager(os.path.join(directory, "latest"),
+                                        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+    self.best = ocp.CheckpointManager(os.path.join(directory, "best"),
+                                      options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True))
+
+  @staticmethod
+  def _save(manager: ocp.CheckpointManager, epoch: int, state: TrainState, meta: dict) -> None:
+    manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+
+  @staticmethod
+  def _restore(manager: ocp.CheckpointManager, like: TrainState) -> tuple[TrainState, dict] | None:
+    step = manager.latest_step()
+    if step is None:
+      return None
+    out = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_abstract(like)),
+                                                         meta=ocp.args.JsonRestore()))
+    return out["state"], out["meta"]
+
+  def save_latest(self, epoch: int, state: TrainState, meta: dict) -> None:
+    self._save(self.latest, epoch, state, meta)
+
+  def save_best(self, epoch: int, state: TrainState, meta: dict) -> None:
+    self._save(self.best, epoch, state, meta)
+
+  def restore_latest(self, like: TrainState) -> tuple[TrainState, dict] | None:
+    """The newest 'latest' checkpoint shaped like `like`, or None if there is none."""
+    return self._restore(self.latest, like)
+
+  def restore_best(self, like: TrainState) -> tuple[TrainState, dict] | None:
+    return self._restore(self.best, like)
+
+  def close(self) -> None:
+    for manager in (self.latest, self.best):
+      manager.wait_until_finished()
+      manager.close()

@@ -1,0 +1,49 @@
+"""Deterministic passes over a whole split: loss/accuracy, and per-sequence outputs and features."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+from jax.sharding import Mesh
+
+from rcl.data.batching import batches
+from rcl.data.dataset import Split
+from rcl.train import sharding, steps
+from rcl.train.state import TrainState
+
+_eval = jax.jit(steps.eval_step)
+_predict = jax.jit(steps.predict_step)
+
+
+def _device_batches(split: Split, batch_size: int, bucket_lengths, mesh: Mesh | None):
+  for batch in batches(split, batch_size, bucket_lengths=bucket_lengths):
+    index, mask = batch.pop("index"), batch["mask"]
+    yield (sharding.shard_batch(batch, mesh) if mesh is not None else batch), index, mask
+
+
+def evaluate(state: TrainState, split: Split, batch_size: int = 256, *,
+             bucket_lengths: Sequence[int] | None = None, mesh: Mesh | None = None) -> dict[str, float]:
+  """Mean loss and accuracy of the deterministic model over `split`."""
+  total = None
+  for batch, _, _ in _device_batches(split, batch_size, bucket_lengths, mesh):
+    sums = _eval(state, batch)
+    total = sums if total is None else jax.tree.map(lambda a, b: a + b, total, sums)
+  total = jax.device_get(total)
+  count = max(float(total["count"]), 1.0)
+  return {"loss": float(total["loss"]) / count, "accuracy": float(total["correct"]) / count}
+
+
+def predict(state: TrainState, split: Split, batch_size: int = 256, *,
+            bucket_lengths: Sequence[int] | None = None, mesh: Mesh | None = None) -> dict[str, np.ndarray]:
+  """Per-sequence outputs in split order: 'probs' float32[n, classes] (O) and 'ld' float32[n, d] (LD)."""
+  out: dict[str, np.ndarray] = {}
+  for batch, index, mask in _device_batches(split, batch_size, bucket_lengths, mesh):
+    result = jax.device_get(_predict(state, batch))
+    keep = mask > 0
+    for name, value in result.items():
+      if name not in out:
+        out[name] = np.zeros((len(split),) + value.shape[1:], value.dtype)
+      out[name][index[keep]] = value[keep]
+  return out

@@ -1,0 +1,57 @@
+"""Pure train, evaluation and prediction steps (jitted by the caller's loop)."""
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rcl.train.state import TrainState
+
+
+def _variables(state: TrainState, params) -> dict:
+  return {"params": params, "batch_stats": state.batch_stats}
+
+
+def _sums(logits: jax.Array, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  """Masked sums of loss and correct predictions; divide by 'count' for means."""
+  mask = batch["mask"]
+  loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
+  correct = (jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
+  return {"loss": jnp.sum(loss * mask), "correct": jnp.sum(correct * mask), "count": jnp.sum(mask)}
+
+
+def train_step(state: TrainState, batch: dict[str, jax.Array], key: jax.Array) -> tuple[TrainState, dict]:
+  """One Adam step on the masked mean categorical cross-entropy.
+
+  Args:
+    state: current state.
+    batch: 'seq'/'sec' uint8[b, L], 'length' int32[b], 'label' int32[b], 'mask' float32[b].
+    key: the run's base key; this step's noise and dropout keys are folded from it and `state.step`,
+      so a resumed run draws exactly the keys an uninterrupted one would.
+
+  Returns:
+    The new state and masked sums {'loss', 'correct', 'count'} for this batch.
+  """
+  noise_key, dropout_key = jax.random.split(jax.random.fold_in(key, state.step))
+
+  def loss_fn(params):
+    out, updates = state.apply_fn(_variables(state, params), batch, train=True,
+                                  rngs={"noise": noise_key, "dropout": dropout_key},
+                                  mutable=["batch_stats"])
+    sums = _sums(out["logits"], batch)
+    return sums["loss"] / jnp.maximum(sums["count"], 1.0), (sums, updates)
+
+  grads, (sums, updates) = jax.grad(loss_fn, has_aux=True)(state.params)
+  state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", state.batch_stats))
+  return state, sums
+
+
+def eval_step(state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  """Deterministic (no noise, no dropout) masked sums {'loss', 'correct', 'count'}."""
+  out = state.apply_fn(_variables(state, state.params), batch, train=False)
+  return _sums(out["logits"], batch)
+
+
+def predict_step(state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+  """Deterministic outputs: 'probs' float32[b, classes] (O features) and 'ld' float32[b, d]."""
+  out = state.apply_fn(_variables(state, state.params), batch, train=False)
+  return {"probs": jax.nn.softmax(out["logits"], -1), "ld": out["ld"]}
