@@ -44,15 +44,15 @@ def _resolve(paths):
 
 
 def _progress():
-  started = {}
+  seconds = {}
 
   def on_epoch(name, epoch, epochs, logs):
-    started.setdefault(name, (time.time(), epoch - 1))
-    t0, first = started[name]
-    per_epoch = (time.time() - t0) / max(epoch - first, 1)
+    seconds.setdefault(name, []).append(logs["seconds"])
+    recent = seconds[name][-5:]
+    eta = sum(recent) / len(recent) * (epochs - epoch)
     print(f"[{name}] epoch {epoch}/{epochs}  loss {logs['train_loss']:.4f}  acc {logs['train_accuracy']:.4f}  "
           f"val_loss {logs['val_loss']:.4f}  val_acc {logs['val_accuracy']:.4f}  "
-          f"{logs['seconds']:.1f}s  ETA {per_epoch * (epochs - epoch) / 60:.1f} min", flush=True)
+          f"{logs['seconds']:.1f}s  ETA {eta / 60:.1f} min", flush=True)
   return on_epoch
 
 

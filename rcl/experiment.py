@@ -122,7 +122,8 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
   identity = {"moniker": moniker.name, "model": repr(model), "classes": data.classes,
               "split": _split_fingerprint(data), "fit": repr(fit_config)}
   mesh = sharding.data_mesh() if config.data_parallel else None
-  log(f"[{moniker.name}] {moniker.method}: {fit_config.epochs} epochs, "
+  method = monikers.describe(moniker, config.hyper)
+  log(f"[{moniker.name}] {method}: {fit_config.epochs} epochs, "
       f"train {len(data.splits['train'])}, "
       f"val {len(data.splits['val'])}")
   t0 = time.perf_counter()
@@ -130,7 +131,7 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
                checkpoint_dir=os.path.join(model_dir, "checkpoints"), identity=identity, mesh=mesh,
                on_epoch=(lambda e, n, logs: on_epoch(moniker.name, e, n, logs)) if on_epoch else None)
   _write_json(os.path.join(model_dir, "history.json"), result.history)
-  entry: dict = {"method": moniker.method, "arch": moniker.arch, "inputs": moniker.input_kind,
+  entry: dict = {"method": method, "arch": moniker.arch, "inputs": moniker.input_kind,
                  "parameters": int(sum(x.size for x in jax.tree.leaves(result.state.params))),
                  "epochs": len(result.history["val_accuracy"]), "selected_epoch": result.selected_epoch,
                  "selection": result.selection, "resumed_from_epoch": result.resumed_from,

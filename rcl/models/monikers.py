@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 
 from rcl.models.cnn import CNN
+from rcl.models.rnn import RNN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +77,13 @@ def parse_monikers(text: str | Sequence[str]) -> list[Moniker]:
   return [MONIKERS[n] for n in names]
 
 
+def describe(moniker: Moniker, hyper: Hyper = Hyper()) -> str:
+  """The moniker's method name, flagging any override of its defining hyper-parameters."""
+  if moniker.arch == "cnn" and hyper.cnn_filters and hyper.cnn_filters != moniker.filters:
+    return f"{moniker.method} [filters overridden: {hyper.cnn_filters}]"
+  return moniker.method
+
+
 def build(moniker: Moniker, num_classes: int, hyper: Hyper = Hyper()) -> nn.Module:
   """The Linen module for a moniker under the given hyper-parameters."""
   if moniker.arch == "cnn":
@@ -83,7 +91,6 @@ def build(moniker: Moniker, num_classes: int, hyper: Hyper = Hyper()) -> nn.Modu
                kernel_size=hyper.cnn_kernel, blocks=hyper.cnn_blocks, dense=tuple(hyper.cnn_dense),
                noise=hyper.noise, dropout=hyper.dropout, input_kind=moniker.input_kind)
   if moniker.arch == "rnn":
-    from rcl.models.rnn import RNN  # noqa: PLC0415  (the RNN lands with its own issue)
     return RNN(num_classes=num_classes, hidden=hyper.rnn_hidden, attention=hyper.rnn_attention,
                dense=tuple(hyper.rnn_dense), noise=hyper.noise, dropout=hyper.dropout,
                input_kind=moniker.input_kind)

@@ -1,0 +1,29 @@
+"""Shared test helpers: small FASTA files made in the test, and the real data directory."""
+
+import os
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.environ.get("RCL_DATA_DIR", os.path.join(REPO, "..", "shared", "data"))
+
+
+@pytest.fixture
+def write_fasta(tmp_path):
+  """write_fasta(name, text) -> path of a file holding `text` exactly (bytes if given bytes)."""
+  def write(name: str, text) -> str:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+      path.write_bytes(text)
+    else:
+      path.write_text(text, newline="")
+    return str(path)
+  return write
+
+
+@pytest.fixture
+def real_data() -> str:
+  """The shared nRC / Rfam-novel directory (../shared/data beside the repo, or $RCL_DATA_DIR)."""
+  if not os.path.isdir(os.path.join(SHARED_DATA, "nrc")):
+    pytest.skip(f"real data not found at {SHARED_DATA}")
+  return SHARED_DATA

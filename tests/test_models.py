@@ -1,0 +1,93 @@
+"""Model shapes, train/eval behaviour, and the RNN's invariance to padding."""
+
+import jax
+import numpy as np
+import pytest
+
+from rcl.models import monikers
+from rcl.models.cnn import CNN
+from rcl.models.rnn import RNN
+
+
+def _batch(b=4, length=64, seed=0, sec=False):
+  rng = np.random.default_rng(seed)
+  lengths = rng.integers(5, length + 1, b).astype(np.int32)
+  seq = rng.integers(1, 5, (b, length)).astype(np.uint8)
+  seq[np.arange(length)[None] >= lengths[:, None]] = 0
+  batch = {"seq": seq, "length": lengths}
+  if sec:
+    batch["sec"] = np.where(seq > 0, rng.integers(1, 4, (b, length)), 0).astype(np.uint8)
+  return batch
+
+
+@pytest.mark.parametrize("kind", ["seq", "sec", "seq+sec"])
+def test_cnn_shapes(kind):
+  model = CNN(num_classes=7, filters=8, dense=(16, 12), input_kind=kind)
+  batch = _batch(sec=True)
+  variables = model.init(jax.random.key(0), batch, train=False)
+  out = model.apply(variables, batch, train=False)
+  assert out["logits"].shape == (4, 7) and out["ld"].shape == (4, 12)
+  assert variables["params"]["Conv_0"]["kernel"].shape == (5, {"seq": 8, "sec": 3, "seq+sec": 11}[kind], 8)
+  assert "batch_stats" in variables
+
+
+def test_cnn_noise_only_in_training():
+  model = CNN(num_classes=3, filters=4, dense=(8, 4))
+  batch = _batch()
+  v = model.init(jax.random.key(0), batch, train=False)
+  a = model.apply(v, batch, train=False)["logits"]
+  np.testing.assert_array_equal(a, model.apply(v, batch, train=False)["logits"])
+
+  def train_out(seed):
+    rngs = {"noise": jax.random.key(seed), "dropout": jax.random.key(seed + 1)}
+    return model.apply(v, batch, train=True, rngs=rngs, mutable=["batch_stats"])[0]["logits"]
+  np.testing.assert_array_equal(train_out(1), train_out(1))
+  assert not np.allclose(train_out(1), train_out(2))
+
+
+@pytest.mark.parametrize("kind", ["seq", "sec", "seq+sec"])
+def test_rnn_shapes_and_attention(kind):
+  model = RNN(num_classes=5, hidden=8, attention=6, dense=(12, 10, 4), input_kind=kind)
+  batch = _batch(sec=True)
+  variables = model.init(jax.random.key(0), batch, train=False)
+  out = model.apply(variables, batch, train=False)
+  assert out["logits"].shape == (4, 5) and out["ld"].shape == (4, 4) and out["attention"].shape == (4, 64)
+  att = np.asarray(out["attention"])
+  np.testing.assert_allclose(att.sum(-1), 1.0, rtol=1e-5)
+  assert (att[np.arange(64)[None] >= batch["length"][:, None]] == 0).all()
+  assert set(variables["params"]["bigru"]) == {"forward_rnn", "backward_rnn"}
+
+
+def test_rnn_output_does_not_depend_on_padding():
+  model = RNN(num_classes=3, hidden=8, attention=6, dense=(8, 8, 4))
+  batch = _batch(b=3, length=40, seed=1)
+  v = model.init(jax.random.key(0), batch, train=False)
+  ref = model.apply(v, batch, train=False)
+  rng = np.random.default_rng(5)
+  # Same sequences padded to 128 with junk past their ends, in a bigger batch with other neighbours.
+  other = _batch(b=5, length=128, seed=9)
+  seq = np.concatenate([np.pad(batch["seq"], ((0, 0), (0, 88))), other["seq"]])
+  for i, n in enumerate(batch["length"]):
+    seq[i, n:] = rng.integers(0, 5, 128 - n)
+  big = {"seq": seq, "length": np.concatenate([batch["length"], other["length"]])}
+  out = model.apply(v, big, train=False)
+  np.testing.assert_allclose(out["logits"][:3], ref["logits"], atol=1e-5)
+  np.testing.assert_allclose(out["ld"][:3], ref["ld"], atol=1e-5)
+  np.testing.assert_allclose(out["attention"][:3, :40], ref["attention"], atol=1e-6)
+
+
+def test_monikers_are_configurations():
+  assert [m.name for m in monikers.parse_monikers("A,E,G")] == ["A", "E", "G"]
+  with pytest.raises(ValueError, match="unknown model moniker"):
+    monikers.parse_monikers("A,Z")
+  a = monikers.build(monikers.MONIKERS["A"], 13)
+  b = monikers.build(monikers.MONIKERS["B"], 13)
+  d = monikers.build(monikers.MONIKERS["D"], 13)
+  f = monikers.build(monikers.MONIKERS["F"], 13)
+  assert type(a) is type(b) is type(d) is CNN and (a.filters, b.filters, d.input_kind) == (256, 128, "sec")
+  assert isinstance(f, RNN) and f.input_kind == "seq+sec"
+  assert (a.noise, a.dropout) == (1.0, 0.5)
+  low = monikers.build(monikers.MONIKERS["A"], 13, monikers.Hyper(reg_level=1.8))
+  assert (low.noise, low.dropout) == (1.8, 0.9)
+  with pytest.raises(ValueError):
+    monikers.Hyper(reg_level=2.0)

@@ -1,0 +1,136 @@
+"""Training: a step moves every parameter, a learnable task is learned, and resume equals no interruption."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from rcl.data.batching import batches
+from rcl.data.dataset import Split
+from rcl.data.encoding import encode_sequences
+from rcl.models.cnn import CNN
+from rcl.models.rnn import RNN
+from rcl.train import steps
+from rcl.train.loop import FitConfig, fit
+from rcl.train.predict import evaluate, predict
+from rcl.train.state import create_state
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def synthetic(n: int, seed: int, length: int = 64) -> Split:
+  """Three learnable classes: each sequence is rich in A, C or G respectively."""
+  rng = np.random.default_rng(seed)
+  labels = rng.integers(0, 3, n).astype(np.int32)
+  seqs = []
+  for y in labels:
+    probs = np.full(4, 0.1)
+    probs[y] = 0.7
+    seqs.append("".join(rng.choice(list("ACGT"), rng.integers(length // 2, length + 1), p=probs)))
+  enc = encode_sequences(seqs, length)
+  return Split([f"s{i}" for i in range(n)], seqs, enc.codes, enc.lengths, labels)
+
+
+def small_cnn(reg=0.2):
+  return CNN(num_classes=3, filters=8, blocks=3, dense=(16, 8), noise=reg, dropout=reg / 2)
+
+
+def small_rnn():
+  return RNN(num_classes=3, hidden=8, attention=8, dense=(16, 8, 8), noise=0.2, dropout=0.1)
+
+
+@pytest.mark.parametrize("make, buckets", [(small_cnn, None), (small_rnn, (32, 64))])
+def test_one_step_changes_every_parameter(make, buckets):
+  split = synthetic(32, 0)
+  batch = next(batches(split, 16, seed=0, bucket_lengths=buckets))
+  batch.pop("index")
+  state = create_state(make(), batch, jax.random.key(0))
+  new, sums = jax.jit(steps.train_step)(state, batch, jax.random.key(1))
+  assert np.isfinite(float(sums["loss"])) and float(sums["count"]) == batch["mask"].sum() > 0
+  unchanged = [jax.tree_util.keystr(p) for p, (a, b) in
+               zip(jax.tree_util.tree_flatten_with_path(state.params)[0],
+                   zip(jax.tree.leaves(state.params), jax.tree.leaves(new.params))) if np.array_equal(a, b)]
+  assert not unchanged, f"parameters not updated: {unchanged}"
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(new.params))
+  assert int(new.step) == 1
+
+
+def test_learns_a_learnable_task():
+  train, val = synthetic(600, 1), synthetic(150, 2)
+  result = fit(small_cnn(), train, val, FitConfig(epochs=6, batch_size=32, seed=0))
+  assert result.history["val_accuracy"][result.selected_epoch - 1] == max(result.history["val_accuracy"])
+  assert evaluate(result.state, val)["accuracy"] >= 0.9
+  assert result.history["train_loss"][-1] < result.history["train_loss"][0]
+
+
+def test_rnn_learns_with_buckets():
+  train, val = synthetic(400, 3), synthetic(100, 4)
+  cfg = FitConfig(epochs=6, batch_size=32, seed=0, learning_rate=3e-3, bucket_lengths=(40, 64))
+  result = fit(small_rnn(), train, val, cfg)
+  assert evaluate(result.state, val, bucket_lengths=(40, 64))["accuracy"] >= 0.85
+
+
+def _params(state):
+  return [np.asarray(x) for x in jax.tree.leaves((state.params, state.batch_stats, state.opt_state))]
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+  train, val = synthetic(96, 5), synthetic(32, 6)
+  cfg = FitConfig(epochs=3, batch_size=32, seed=7, selection="last")
+  full = fit(small_cnn(1.0), train, val, cfg, checkpoint_dir=str(tmp_path / "a"))
+  # "Interrupted" after 1 epoch, then the same command again with the full epoch count.
+  first = fit(small_cnn(1.0), train, val, FitConfig(epochs=1, batch_size=32, seed=7, selection="last"),
+              checkpoint_dir=str(tmp_path / "b"))
+  assert first.history["val_loss"] == full.history["val_loss"][:1]
+  resumed = fit(small_cnn(1.0), train, val, cfg, checkpoint_dir=str(tmp_path / "b"))
+  assert resumed.resumed_from == 1 and resumed.epochs_trained_now == 2
+  for a, b in zip(_params(full.state), _params(resumed.state)):
+    np.testing.assert_array_equal(a, b)
+  assert resumed.history["val_loss"] == full.history["val_loss"]
+  np.testing.assert_array_equal(predict(full.state, val)["probs"], predict(resumed.state, val)["probs"])
+
+
+def test_resume_refuses_a_different_run(tmp_path):
+  train, val = synthetic(64, 5), synthetic(32, 6)
+  cfg = FitConfig(epochs=1, batch_size=32)
+  fit(small_cnn(), train, val, cfg, checkpoint_dir=str(tmp_path), identity={"model": "x"})
+  with pytest.raises(ValueError, match="different model"):
+    fit(small_cnn(), train, val, FitConfig(epochs=2, batch_size=32), checkpoint_dir=str(tmp_path),
+        identity={"model": "y"})
+
+
+def test_best_checkpoint_is_selected(tmp_path):
+  train, val = synthetic(200, 8), synthetic(60, 9)
+  result = fit(small_cnn(), train, val, FitConfig(epochs=4, batch_size=32), checkpoint_dir=str(tmp_path))
+  best = int(np.argmax(result.history["val_accuracy"]))
+  assert result.selected_epoch == best + 1
+  assert np.isclose(evaluate(result.state, val)["accuracy"], result.history["val_accuracy"][best])
+
+
+_PARALLEL = """
+import jax, numpy as np
+from tests.test_train import synthetic, small_cnn
+from rcl.train.loop import FitConfig, fit
+from rcl.train.predict import evaluate
+from rcl.train import sharding
+assert len(jax.devices()) == 2, jax.devices()
+train, val = synthetic(128, 1), synthetic(64, 2)
+cfg = FitConfig(epochs=2, batch_size=32, seed=0, selection="last")
+one = fit(small_cnn(), train, val, cfg)
+two = fit(small_cnn(), train, val, cfg, mesh=sharding.data_mesh())
+leaf = jax.tree.leaves(two.state.params)[0]
+assert len(leaf.sharding.device_set) == 2, leaf.sharding
+for a, b in zip(jax.tree.leaves(one.state.params), jax.tree.leaves(two.state.params)):
+  np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-5)
+print("OK", evaluate(two.state, val, mesh=sharding.data_mesh()))
+"""
+
+
+def test_data_parallel_matches_single_device():
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+  proc = subprocess.run([sys.executable, "-c", _PARALLEL], cwd=REPO, env=env, capture_output=True, text=True,
+                        timeout=600)
+  assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]
