@@ -36,6 +36,9 @@ _BATCH = flags.DEFINE_integer("batch_size", 64, "Training batch size.")
 _LR = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (paper: Keras default).")
 _CKPT = flags.DEFINE_integer("checkpoint_every", 1, "Epochs between resumable checkpoints.")
 _SELECT = flags.DEFINE_enum("selection", "best_val_accuracy", ["best_val_accuracy", "last"], "Model selection rule.")
+_CACHE = flags.DEFINE_string("structure_cache", os.environ.get("RCL_CACHE_DIR", os.path.expanduser("~/.cache/rcl/structures")),
+                              "Directory caching ViennaRNA structures (default: $RCL_CACHE_DIR or ~/.cache/rcl/structures).")
+_FOLD_WORKERS = flags.DEFINE_integer("fold_workers", 0, "Processes folding structures (0: one per CPU).")
 _PARALLEL = flags.DEFINE_bool("data_parallel", False, "Split batches over all local devices.")
 
 
@@ -56,6 +59,17 @@ def _progress():
   return on_epoch
 
 
+def _fold_progress():
+  shown = [-1]
+
+  def on_fold(done, total):
+    tenth = done * 10 // max(total, 1)
+    if tenth != shown[0]:
+      shown[0] = tenth
+      print(f"  folded {done}/{total}", flush=True)
+  return on_fold
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
@@ -68,10 +82,10 @@ def main(argv):
                   rnn_dense=tuple(map(int, _RNN_DENSE.value))),
       cnn_epochs=_CNN_EPOCHS.value, rnn_epochs=_RNN_EPOCHS.value, batch_size=_BATCH.value,
       learning_rate=_LR.value, checkpoint_every=_CKPT.value, selection=_SELECT.value,
-      data_parallel=_PARALLEL.value)
+      data_parallel=_PARALLEL.value, structure_cache=_CACHE.value, fold_workers=_FOLD_WORKERS.value)
   try:
     run_experiment(config, command=shlex.join(["python", "-m", "experiments.run"] + sys.argv[1:]),
-                   log=lambda s: print(s, flush=True), on_epoch=_progress())
+                   log=lambda s: print(s, flush=True), on_epoch=_progress(), on_fold=_fold_progress())
   except (ValueError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")
 

@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 import jax
 
 from rcl.analysis.metrics import class_report, classification_metrics
-from rcl.data.dataset import DataSet, load_dataset
+from rcl.data.dataset import SPLITS, DataSet, load_dataset
+from rcl.data.structure import attach_structures, fold_all
 from rcl.models import monikers
 from rcl.report import markdown
 from rcl.train import sharding
@@ -22,6 +23,7 @@ from rcl.train.predict import predict
 
 Log = Callable[[str], None]
 EpochLog = Callable[[str, int, int, dict], None]
+FoldLog = Callable[[int, int], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +44,8 @@ class ExperimentConfig:
     rnn_buckets: padded lengths for the RNN's length bucketing (empty: pad to max_len).
     on_conflict: what to do with a sequence carrying two labels ("drop", "first", "error").
     data_parallel: split each batch over all local devices.
+    structure_cache: directory caching ViennaRNA structures (None: no cache).
+    fold_workers: folding processes (0: one per CPU).
   """
   workdir: str
   files: Sequence[str] = ()
@@ -64,6 +68,8 @@ class ExperimentConfig:
   rnn_buckets: Sequence[int] = (64, 128, 256, 512, 1000)
   on_conflict: str = "drop"
   data_parallel: bool = False
+  structure_cache: str | None = None
+  fold_workers: int = 0
 
 
 def _split_fingerprint(data: DataSet) -> str:
@@ -149,8 +155,22 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
   return entry
 
 
+def add_structures(config: ExperimentConfig, data: DataSet, *, log: Log, on_fold: FoldLog | None = None) -> dict:
+  """Folds every sequence of every split (cached) and attaches the structure codes; returns fold stats."""
+  sequences = [s for name in SPLITS for s in data.splits[name].sequences]
+  log(f"folding {len(sequences)} sequences with ViennaRNA (cache: {config.structure_cache})")
+  structures, stats = fold_all(sequences, config.structure_cache, config.fold_workers, on_fold)
+  start = 0
+  for name in SPLITS:
+    split = data.splits[name]
+    attach_structures(split, structures[start:start + len(split)], config.max_len)
+    start += len(split)
+  log(f"structures: {stats['cached']} from cache, {stats['folded']} folded, {stats['seconds']:.1f} s")
+  return stats
+
+
 def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = lambda s: None,
-                   on_epoch: EpochLog | None = None) -> dict:
+                   on_epoch: EpochLog | None = None, on_fold: FoldLog | None = None) -> dict:
   """Runs the configured experiment and writes config.json, vocabulary.json, data_summary.json,
   models/<moniker>/{checkpoints,history.json}, results.json and report.md under `config.workdir`.
 
@@ -171,6 +191,9 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
   log(f"data: {len(data.classes)} classes; train {s['train']['records']}, val {s['val']['records']}, "
       f"test {s['test']['records']}; {sum(s[n]['cut_to_max_len'] for n in ('train', 'val', 'test'))} cut to "
       f"{config.max_len}; {sum(s[n]['with_ambiguity_codes'] for n in ('train', 'val', 'test'))} with ambiguity codes")
+  if any(m.input_kind != "seq" for m in chosen):
+    data.summary["structures"] = add_structures(config, data, log=log, on_fold=on_fold)
+    _write_json(os.path.join(config.workdir, "data_summary.json"), data.summary)
   results: dict = {"dataset": config.dataset, "seed": config.seed, "environment": environment(),
                    "protocol": data.summary["protocol"], "models": {}}
   for moniker in chosen:

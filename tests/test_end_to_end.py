@@ -1,0 +1,75 @@
+"""The entry point on a few hundred real nRC records: results, report, resume and the structure cache."""
+
+import json
+import os
+import subprocess
+import sys
+
+from rcl.data.fasta import read_fasta
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _subset(real_data, tmp_path, per_class=25):
+  records = read_fasta(os.path.join(real_data, "nrc", "dataset_Rfam_6320_13classes.fasta"))
+  taken, lines = {}, []
+  for r in records:
+    if taken.get(r.label, 0) < per_class and len(r.sequence) <= 300:
+      taken[r.label] = taken.get(r.label, 0) + 1
+      lines.append(f">{r.id} {r.label}\n{r.sequence}\n")
+  path = tmp_path / "subset.fasta"
+  path.write_text("".join(lines))
+  return path, sum(taken.values())
+
+
+def _run(args, cwd):
+  env = dict(os.environ, PYTHONPATH=REPO)
+  proc = subprocess.run([sys.executable, "-m", "experiments.run", *args], cwd=cwd, env=env,
+                        capture_output=True, text=True, timeout=900)
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+  return proc.stdout
+
+
+def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
+  fasta, n = _subset(real_data, tmp_path)
+  workdir = tmp_path / "run"
+  args = [f"--data_dir={tmp_path}", "--files=subset.fasta", f"--workdir={workdir}", "--models=A,G",
+          "--cnn_filters=4", "--cnn_dense=8,8", "--rnn_hidden=4", "--rnn_dense=8,8,8", "--max_len=320",
+          "--cnn_epochs=2", "--rnn_epochs=1", "--batch_size=32", f"--structure_cache={tmp_path / 'cache'}",
+          "--fold_workers=1"]
+  out = _run(args, REPO)
+  assert "[A] epoch 2/2" in out and "[G] epoch 1/1" in out and "ETA" in out
+  assert f"folding {n} sequences" in out and f"0 from cache, {n} folded" in out
+  results = json.loads((workdir / "results.json").read_text())
+  for name in ("A", "G"):
+    entry = results["models"][name]
+    for split in ("val", "test"):
+      assert set(entry[split]) == {"accuracy", "precision", "recall", "f1", "specificity"}
+      assert 0.0 <= entry[split]["accuracy"] <= 1.0
+    assert entry["epochs"] == {"A": 2, "G": 1}[name] and entry["wall_seconds"] > 0
+  vocab = json.loads((workdir / "vocabulary.json").read_text())["classes"]
+  assert len(vocab) == 13 and vocab == sorted(vocab)
+  report = (workdir / "report.md").read_text()
+  assert "| A | CNN (256) [filters overridden: 4]" in report and "*paper, Test13*" in report
+  history = json.loads((workdir / "models" / "A" / "history.json").read_text())
+  assert len(history["val_accuracy"]) == 2
+  summary = json.loads((workdir / "data_summary.json").read_text())
+  assert summary["train"]["records"] + summary["val"]["records"] + summary["test"]["records"] == n
+
+  # The same command again: every model resumes from its checkpoint, nothing is folded or retrained.
+  again = _run(args, REPO)
+  assert f"{n} from cache, 0 folded" in again and "epoch 1/" not in again
+  second = json.loads((workdir / "results.json").read_text())
+  for name in ("A", "G"):
+    assert second["models"][name]["resumed_from_epoch"] == results["models"][name]["epochs"]
+    assert second["models"][name]["test"] == results["models"][name]["test"]
+
+
+def test_bad_input_is_a_clear_error(tmp_path):
+  (tmp_path / "bad.fa").write_text(">a tRNA\nACGT\n>b tRNA\nAC9T\n")
+  env = dict(os.environ, PYTHONPATH=REPO)
+  proc = subprocess.run([sys.executable, "-m", "experiments.run", f"--data_dir={tmp_path}", "--files=bad.fa",
+                         f"--workdir={tmp_path / 'w'}"], cwd=REPO, env=env, capture_output=True, text=True)
+  assert proc.returncode != 0
+  assert f"{tmp_path / 'bad.fa'}:4 (record 'b'): not a nucleotide letter: '9'" in proc.stderr
+  assert "Traceback" not in proc.stderr
