@@ -10,7 +10,7 @@ import time
 
 from absl import app, flags, logging
 
-from rcl.experiment import ExperimentConfig, run_experiment
+from rcl.experiment import ExperimentConfig, run_experiment, run_seeds
 from rcl.models.monikers import Hyper
 
 _DATA_DIR = flags.DEFINE_string("data_dir", os.environ.get("RCL_DATA_DIR", "data"),
@@ -39,6 +39,9 @@ _SELECT = flags.DEFINE_enum("selection", "best_val_accuracy", ["best_val_accurac
 _CACHE = flags.DEFINE_string("structure_cache", os.environ.get("RCL_CACHE_DIR", os.path.expanduser("~/.cache/rcl/structures")),
                               "Directory caching ViennaRNA structures (default: $RCL_CACHE_DIR or ~/.cache/rcl/structures).")
 _FOLD_WORKERS = flags.DEFINE_integer("fold_workers", 0, "Processes folding structures (0: one per CPU).")
+_COLLAB = flags.DEFINE_list("collab", [], "Collaborative models, e.g. 'LD(A)+LD(E)' (several: comma-separated).")
+_COLLAB_EPOCHS = flags.DEFINE_integer("collab_epochs", 100, "Epochs of each collaborative MLP.")
+_SEEDS = flags.DEFINE_list("seeds", [], "Repeat the whole pipeline per seed and report mean +- sd (overrides --seed).")
 _PARALLEL = flags.DEFINE_bool("data_parallel", False, "Split batches over all local devices.")
 
 
@@ -82,10 +85,15 @@ def main(argv):
                   rnn_dense=tuple(map(int, _RNN_DENSE.value))),
       cnn_epochs=_CNN_EPOCHS.value, rnn_epochs=_RNN_EPOCHS.value, batch_size=_BATCH.value,
       learning_rate=_LR.value, checkpoint_every=_CKPT.value, selection=_SELECT.value,
-      data_parallel=_PARALLEL.value, structure_cache=_CACHE.value, fold_workers=_FOLD_WORKERS.value)
+      data_parallel=_PARALLEL.value, structure_cache=_CACHE.value, fold_workers=_FOLD_WORKERS.value,
+      collab=tuple(_COLLAB.value), collab_epochs=_COLLAB_EPOCHS.value)
+  command = shlex.join(["python", "-m", "experiments.run"] + sys.argv[1:])
+  callbacks = {"log": lambda s: print(s, flush=True), "on_epoch": _progress(), "on_fold": _fold_progress()}
   try:
-    run_experiment(config, command=shlex.join(["python", "-m", "experiments.run"] + sys.argv[1:]),
-                   log=lambda s: print(s, flush=True), on_epoch=_progress(), on_fold=_fold_progress())
+    if _SEEDS.value:
+      run_seeds(config, [int(s) for s in _SEEDS.value], command=command, **callbacks)
+    else:
+      run_experiment(config, command=command, **callbacks)
   except (ValueError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")
 

@@ -7,15 +7,21 @@ import hashlib
 import json
 import os
 import platform
+import re
 import time
 from collections.abc import Callable, Sequence
 
 import jax
+import numpy as np
 
+from rcl.analysis import stability
 from rcl.analysis.metrics import class_report, classification_metrics
+from rcl.collab import combine, features
+from rcl.collab.features import Features
 from rcl.data.dataset import SPLITS, DataSet, load_dataset
 from rcl.data.structure import attach_structures, fold_all
 from rcl.models import monikers
+from rcl.models.mlp import CollabMLP
 from rcl.report import markdown
 from rcl.train import sharding
 from rcl.train.loop import FitConfig, fit
@@ -46,6 +52,9 @@ class ExperimentConfig:
     data_parallel: split each batch over all local devices.
     structure_cache: directory caching ViennaRNA structures (None: no cache).
     fold_workers: folding processes (0: one per CPU).
+    collab: collaborative models named as in the paper's Table 2, e.g. ("LD(A)+LD(E)",).
+    collab_epochs: epochs of each collaborative MLP.
+    collab_dense: hidden widths of the collaborative MLP.
   """
   workdir: str
   files: Sequence[str] = ()
@@ -70,6 +79,9 @@ class ExperimentConfig:
   data_parallel: bool = False
   structure_cache: str | None = None
   fold_workers: int = 0
+  collab: Sequence[str] = ()
+  collab_epochs: int = 100
+  collab_dense: Sequence[int] = (128, 64)
 
 
 def _split_fingerprint(data: DataSet) -> str:
@@ -113,44 +125,86 @@ def _write_json(path: str, obj) -> None:
   os.replace(tmp, path)
 
 
-def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.Moniker, *,
-                    log: Log, on_epoch: EpochLog | None = None) -> dict:
-  """Trains, selects and evaluates one component; returns its results.json entry."""
-  model = monikers.build(moniker, len(data.classes), config.hyper)
-  rnn = moniker.arch == "rnn"
-  fit_config = FitConfig(
-      epochs=config.rnn_epochs if rnn else config.cnn_epochs, batch_size=config.batch_size,
-      eval_batch_size=config.eval_batch_size, learning_rate=config.learning_rate,
-      checkpoint_every=config.checkpoint_every, selection=config.selection, seed=config.seed,
-      bucket_lengths=tuple(b for b in config.rnn_buckets if b < config.max_len) + (config.max_len,) if rnn else None)
-  model_dir = os.path.join(config.workdir, "models", moniker.name)
+def _bucket_lengths(config: ExperimentConfig, arch: str) -> tuple[int, ...] | None:
+  if arch != "rnn" or not config.rnn_buckets:
+    return None
+  return tuple(b for b in sorted(config.rnn_buckets) if b < config.max_len) + (config.max_len,)
+
+
+def _fit_config(config: ExperimentConfig, epochs: int, bucket_lengths) -> FitConfig:
+  return FitConfig(epochs=epochs, batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
+                   learning_rate=config.learning_rate, checkpoint_every=config.checkpoint_every,
+                   selection=config.selection, seed=config.seed, bucket_lengths=bucket_lengths)
+
+
+def _evaluate(entry: dict, probs: dict[str, np.ndarray], labels: dict[str, np.ndarray], classes: list[str]) -> None:
+  for name in ("val", "test"):
+    y_pred = probs[name].argmax(-1)
+    entry[name] = classification_metrics(labels[name], y_pred, len(classes))
+  entry["test_report"] = class_report(labels["test"], probs["test"].argmax(-1), classes)
+
+
+def _train(config: ExperimentConfig, name: str, model, train, val, fit_config: FitConfig, identity: dict, *,
+           on_epoch: EpochLog | None):
+  safe = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")  # 'LD(A)+LD(E)' -> 'LD_A_LD_E'
+  model_dir = os.path.join(config.workdir, "models", safe if safe == name else f"collab_{safe}")
   os.makedirs(model_dir, exist_ok=True)
+  mesh = sharding.data_mesh() if config.data_parallel else None
+  t0 = time.perf_counter()
+  result = fit(model, train, val, fit_config, checkpoint_dir=os.path.join(model_dir, "checkpoints"),
+               identity=identity, mesh=mesh,
+               on_epoch=(lambda e, n, logs: on_epoch(name, e, n, logs)) if on_epoch else None)
+  _write_json(os.path.join(model_dir, "history.json"), result.history)
+  entry = {"parameters": int(sum(x.size for x in jax.tree.leaves(result.state.params))),
+           "epochs": len(result.history["val_accuracy"]), "selected_epoch": result.selected_epoch,
+           "selection": result.selection, "resumed_from_epoch": result.resumed_from,
+           "train_seconds_total": float(sum(result.history["seconds"])),
+           "wall_seconds": time.perf_counter() - t0}
+  return result, entry, model_dir
+
+
+def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.Moniker, *,
+                    log: Log, on_epoch: EpochLog | None = None) -> tuple[dict, Features]:
+  """Trains and selects one component, extracts its LD/O features from the selected checkpoint
+  (saved as models/<moniker>/features.npz) and evaluates it; returns (results entry, features)."""
+  model = monikers.build(moniker, len(data.classes), config.hyper)
+  buckets = _bucket_lengths(config, moniker.arch)
+  fit_config = _fit_config(config, config.rnn_epochs if moniker.arch == "rnn" else config.cnn_epochs, buckets)
   identity = {"moniker": moniker.name, "model": repr(model), "classes": data.classes,
               "split": _split_fingerprint(data), "fit": repr(fit_config)}
-  mesh = sharding.data_mesh() if config.data_parallel else None
   method = monikers.describe(moniker, config.hyper)
-  log(f"[{moniker.name}] {method}: {fit_config.epochs} epochs, "
-      f"train {len(data.splits['train'])}, "
+  log(f"[{moniker.name}] {method}: {fit_config.epochs} epochs, train {len(data.splits['train'])}, "
       f"val {len(data.splits['val'])}")
-  t0 = time.perf_counter()
-  result = fit(model, data.splits["train"], data.splits["val"], fit_config,
-               checkpoint_dir=os.path.join(model_dir, "checkpoints"), identity=identity, mesh=mesh,
-               on_epoch=(lambda e, n, logs: on_epoch(moniker.name, e, n, logs)) if on_epoch else None)
-  _write_json(os.path.join(model_dir, "history.json"), result.history)
-  entry: dict = {"method": method, "arch": moniker.arch, "inputs": moniker.input_kind,
-                 "parameters": int(sum(x.size for x in jax.tree.leaves(result.state.params))),
-                 "epochs": len(result.history["val_accuracy"]), "selected_epoch": result.selected_epoch,
-                 "selection": result.selection, "resumed_from_epoch": result.resumed_from,
-                 "train_seconds_total": float(sum(result.history["seconds"])),
-                 "wall_seconds": time.perf_counter() - t0}
-  for name in ("val", "test"):
-    split = data.splits[name]
-    out = predict(result.state, split, config.eval_batch_size, bucket_lengths=fit_config.bucket_lengths, mesh=mesh)
-    y_pred = out["probs"].argmax(-1)
-    entry[name] = classification_metrics(split.labels, y_pred, len(data.classes))
-    if name == "test":
-      entry["test_report"] = class_report(split.labels, y_pred, data.classes)
+  result, entry, model_dir = _train(config, moniker.name, model, data.splits["train"], data.splits["val"],
+                                    fit_config, identity, on_epoch=on_epoch)
+  feats = features.extract(model, os.path.join(model_dir, "checkpoints"), identity, data,
+                           bucket_lengths=buckets, batch_size=config.eval_batch_size)
+  features.save(os.path.join(model_dir, "features.npz"), feats)
+  entry = {"method": method, "arch": moniker.arch, "inputs": moniker.input_kind, **entry}
+  _evaluate(entry, {n: feats[n]["O"] for n in SPLITS}, {n: data.splits[n].labels for n in SPLITS}, data.classes)
   log(f"[{moniker.name}] selected epoch {result.selected_epoch}: val acc {entry['val']['accuracy']:.4f}, "
+      f"test acc {entry['test']['accuracy']:.4f}")
+  return entry, feats
+
+
+def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, component_features: dict[str, Features],
+                        *, log: Log, on_epoch: EpochLog | None = None) -> dict:
+  """Trains the collaborative MLP on the named component features (train), selects on validation,
+  evaluates once on test; returns its results entry."""
+  labels = {n: data.splits[n].labels for n in SPLITS}
+  tables = combine.combine(spec, component_features, labels)
+  model = CollabMLP(num_classes=len(data.classes), dense=tuple(config.collab_dense), noise=config.hyper.noise,
+                    dropout=config.hyper.dropout)
+  fit_config = _fit_config(config, config.collab_epochs, None)
+  identity = {"collab": spec, "model": repr(model), "classes": data.classes, "split": _split_fingerprint(data),
+              "fit": repr(fit_config), "inputs": tables["train"].features.shape[1]}
+  log(f"[{spec}] collaborative MLP on {tables['train'].features.shape[1]} features, {fit_config.epochs} epochs")
+  result, entry, _ = _train(config, spec, model, tables["train"], tables["val"], fit_config, identity,
+                            on_epoch=on_epoch)
+  probs = {n: predict(result.state, tables[n], config.eval_batch_size)["probs"] for n in ("val", "test")}
+  entry = {"method": "collaborative MLP", "features": spec, **entry}
+  _evaluate(entry, probs, labels, data.classes)
+  log(f"[{spec}] selected epoch {result.selected_epoch}: val acc {entry['val']['accuracy']:.4f}, "
       f"test acc {entry['test']['accuracy']:.4f}")
   return entry
 
@@ -178,6 +232,10 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
   Returns the results.json content.
   """
   chosen = monikers.parse_monikers(config.models)
+  needed = combine.components(list(config.collab))
+  absent = [m for m in needed if m not in {c.name for c in chosen}]
+  if absent:
+    raise ValueError(f"collaborative models {list(config.collab)} need component(s) {absent}: add them to --models")
   os.makedirs(config.workdir, exist_ok=True)
   _write_json(os.path.join(config.workdir, "config.json"), {"command": command, **dataclasses.asdict(config)})
   log("loading data")
@@ -195,11 +253,36 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
     data.summary["structures"] = add_structures(config, data, log=log, on_fold=on_fold)
     _write_json(os.path.join(config.workdir, "data_summary.json"), data.summary)
   results: dict = {"dataset": config.dataset, "seed": config.seed, "environment": environment(),
-                   "protocol": data.summary["protocol"], "models": {}}
+                   "protocol": data.summary["protocol"], "models": {}, "collaborative": {}}
+  component_features = {}
   for moniker in chosen:
-    results["models"][moniker.name] = train_component(config, data, moniker, log=log, on_epoch=on_epoch)
+    results["models"][moniker.name], component_features[moniker.name] = train_component(
+        config, data, moniker, log=log, on_epoch=on_epoch)
+    _write_json(os.path.join(config.workdir, "results.json"), results)
+  for spec in config.collab:
+    results["collaborative"][spec] = train_collaborative(config, data, spec, component_features,
+                                                         log=log, on_epoch=on_epoch)
     _write_json(os.path.join(config.workdir, "results.json"), results)
   with open(os.path.join(config.workdir, "report.md"), "w") as f:
     f.write(markdown.report(config, results, data.summary, command))
   log(f"wrote {os.path.join(config.workdir, 'results.json')} and report.md")
   return results
+
+
+def run_seeds(config: ExperimentConfig, seeds: Sequence[int], *, command: str = "", log: Log = lambda s: None,
+              on_epoch: EpochLog | None = None, on_fold: FoldLog | None = None) -> dict:
+  """Repeats the whole pipeline (split, components, collaborative models) once per seed, in
+  `workdir/seed_<k>/`, then writes `workdir/results.json` and `report.md` with mean +- sd per model."""
+  runs = []
+  for seed in seeds:
+    log(f"=== seed {seed} ===")
+    runs.append(run_experiment(dataclasses.replace(config, seed=seed, workdir=os.path.join(config.workdir, f"seed_{seed}")),
+                               command=command, log=log, on_epoch=on_epoch, on_fold=on_fold))
+  summary = {"dataset": config.dataset, "seeds": list(seeds), "environment": environment(),
+             "protocol": runs[0]["protocol"], "stability": stability.aggregate(runs),
+             "per_seed": {str(s): os.path.join(f"seed_{s}", "results.json") for s in seeds}}
+  _write_json(os.path.join(config.workdir, "results.json"), summary)
+  with open(os.path.join(config.workdir, "report.md"), "w") as f:
+    f.write(markdown.stability_report(config, summary, command))
+  log(f"wrote {os.path.join(config.workdir, 'results.json')} (mean +- sd over {len(seeds)} seeds)")
+  return summary

@@ -14,6 +14,9 @@ import numpy as np
 
 from rcl.data.dataset import Split
 
+# Columns holding per-position codes: cut to the batch's padded length.
+_POSITIONAL = ("seq", "sec")
+
 
 def bucket_of(lengths: np.ndarray, bucket_lengths: Sequence[int]) -> np.ndarray:
   """int[n] lengths -> int[n] index of the smallest bucket length >= each length."""
@@ -36,27 +39,23 @@ def _chunks(index: np.ndarray, batch_size: int) -> list[tuple[np.ndarray, int]]:
   return out
 
 
-def _make(split: Split, rows: np.ndarray, valid: int, length: int) -> dict[str, np.ndarray]:
+def _make(split: Split, rows: np.ndarray, valid: int, length: int | None) -> dict[str, np.ndarray]:
   mask = np.zeros(len(rows), np.float32)
   mask[:valid] = 1.0
-  batch = {
-      "seq": split.seq[rows, :length],
-      "length": np.minimum(split.lengths[rows], length).astype(np.int32),
-      "label": split.labels[rows],
-      "mask": mask,
-      "index": rows.astype(np.int32),
-  }
-  if split.sec is not None:
-    batch["sec"] = split.sec[rows, :length]
+  batch = {"mask": mask, "index": rows.astype(np.int32)}
+  for name, column in split.columns().items():
+    batch[name] = column[rows, :length] if name in _POSITIONAL else column[rows]
+  if "length" in batch and length is not None:
+    batch["length"] = np.minimum(batch["length"], length).astype(np.int32)
   return batch
 
 
 def plan_batches(split: Split, batch_size: int, *, seed: int | None = None, epoch: int = 0,
                  bucket_lengths: Sequence[int] | None = None) -> list[tuple[np.ndarray, int, int]]:
-  """The epoch's batches as (rows, valid, padded length), without materialising arrays.
+  """The epoch's batches as (rows, valid, padded length or None for full width), without arrays.
 
   Args:
-    split: the data.
+    split: the data: anything with `__len__`, `columns()` and (for bucketing) `lengths`.
     batch_size: rows per batch.
     seed: None for the split's order (evaluation), else a shuffle seeded by (seed, epoch).
     epoch: mixes into the shuffle so each epoch differs, reproducibly (resume-safe).
@@ -68,7 +67,7 @@ def plan_batches(split: Split, batch_size: int, *, seed: int | None = None, epoc
   rng = None if seed is None else np.random.default_rng([seed, epoch])
   order = np.arange(n) if rng is None else rng.permutation(n)
   if not bucket_lengths:
-    return [(rows, valid, split.seq.shape[1]) for rows, valid in _chunks(order, batch_size)]
+    return [(rows, valid, None) for rows, valid in _chunks(order, batch_size)]
   edges = sorted(bucket_lengths)
   which = bucket_of(split.lengths[order], edges)
   plan = []
@@ -84,8 +83,9 @@ def batches(split: Split, batch_size: int, *, seed: int | None = None, epoch: in
             bucket_lengths: Sequence[int] | None = None) -> Iterator[dict[str, np.ndarray]]:
   """Yields the batches of `plan_batches` as dicts of numpy arrays.
 
-  Each batch: seq uint8[b, L], length int32[b], label int32[b], mask float32[b] (1 for real rows),
-  index int32[b] (row in the split) and, when the split has structures, sec uint8[b, L].
+  Each batch holds the split's columns for its rows (sequence splits: seq uint8[b, L], length int32[b],
+  label int32[b] and, with structures, sec uint8[b, L]; feature tables: features float32[b, d],
+  label int32[b]) plus mask float32[b] (1 for real rows) and index int32[b] (row in the split).
   """
   for rows, valid, length in plan_batches(split, batch_size, seed=seed, epoch=epoch, bucket_lengths=bucket_lengths):
     yield _make(split, rows, valid, length)

@@ -86,6 +86,13 @@ class Split:
   def __len__(self) -> int:
     return len(self.ids)
 
+  def columns(self) -> dict[str, np.ndarray]:
+    """Per-row arrays that batches are cut from."""
+    cols = {"seq": self.seq, "length": self.lengths, "label": self.labels}
+    if self.sec is not None:
+      cols["sec"] = self.sec
+    return cols
+
   def subset(self, index: np.ndarray) -> "Split":
     return Split([self.ids[i] for i in index], [self.sequences[i] for i in index], self.seq[index],
                  self.lengths[index], self.labels[index], None if self.sec is None else self.sec[index])

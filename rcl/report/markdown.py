@@ -26,10 +26,45 @@ def table1(results: dict) -> str:
   return out
 
 
+def table2(results: dict) -> str:
+  """Collaborative models on the test set, with the paper's Table 2 (Test13) or Table 4 (Test88) figure."""
+  out = _HEAD.replace("| Moniker | Method |", "| Combined layers | Method |")
+  paper_table = paper.TABLE2 if results["dataset"] == "Test13" else paper.TABLE4
+  for name, entry in results["collaborative"].items():
+    out += _row(name, entry["method"], entry["test"], "measured here, test set")
+    figure = paper.paper_figure(paper_table, name)
+    if figure is not None:
+      out += _row(name, entry["method"], figure, f"*paper, {results['dataset']}*")
+  return out
+
+
+def literature_table(results: dict) -> str:
+  """Table 3 (Test13) or Table 4 (Test88) style: the literature as reported by its authors, ours measured."""
+  rows = []
+  if results["dataset"] == "Test13":
+    out = "| Authors | Method | F1-score | Accuracy | Source |\n|---|---|---|---|---|\n"
+    for authors, method, f1, acc in paper.TABLE3:
+      source = "*paper's own result*" if "paper" in authors else "*reported by its authors (via the paper)*"
+      rows.append(f"| {authors} | {method} | {f1:.3f} | {acc:.3f} | {source} |")
+  else:
+    out = _HEAD
+    for name, row in paper.TABLE4.items():
+      rows.append(_row(f"{name} (paper)", "", dict(zip(paper.METRICS, row)), "*reported in the paper*").rstrip("\n"))
+  for section in ("models", "collaborative"):
+    for name, entry in results.get(section, {}).items():
+      if results["dataset"] == "Test13":
+        rows.append(f"| {name} (ours) | {entry['method']} | {entry['test']['f1']:.3f} | "
+                    f"{entry['test']['accuracy']:.3f} | measured here, test set |")
+      else:
+        rows.append(_row(f"{name} (ours)", entry["method"], entry["test"], "measured here, test set").rstrip("\n"))
+  return out + "\n".join(rows) + "\n"
+
+
 def validation_table(results: dict) -> str:
   out = _HEAD
-  for name, entry in results["models"].items():
-    out += _row(name, entry["method"], entry["val"], f"measured here, validation set (epoch {entry['selected_epoch']})")
+  for section in ("models", "collaborative"):
+    for name, entry in results.get(section, {}).items():
+      out += _row(name, entry["method"], entry["val"], f"measured here, validation set (epoch {entry['selected_epoch']})")
   return out
 
 
@@ -61,6 +96,15 @@ def report(config, results: dict, summary: dict, command: str) -> str:
       "## Table 1: standalone models, test set",
       "",
       table1(results),
+      "## Table 2: collaborative models, test set",
+      "",
+      table2(results) if results.get("collaborative") else "(no collaborative model in this run)\n",
+      f"## Comparison with the literature ({'Table 3' if results['dataset'] == 'Test13' else 'Table 4'} style)",
+      "",
+      "Figures of other methods come from their publications as quoted by the paper; they were obtained "
+      "under their authors' protocols, not re-run here. Ours are measured under the protocol above.",
+      "",
+      literature_table(results),
       "## Validation set (selected epoch)",
       "",
       validation_table(results),
@@ -69,7 +113,7 @@ def report(config, results: dict, summary: dict, command: str) -> str:
       "| Model | Parameters | Epochs | Selected epoch | Training seconds |",
       "|---|---|---|---|---|",
   ]
-  for name, entry in results["models"].items():
+  for name, entry in {**results["models"], **results.get("collaborative", {})}.items():
     lines.append(f"| {name} | {entry['parameters']:,} | {entry['epochs']} | {entry['selected_epoch']} | "
                  f"{entry['train_seconds_total']:.0f} |")
   lines.append("")
@@ -81,3 +125,22 @@ def _selection_text(rule: str) -> str:
     return ("the epoch with the highest validation accuracy (ties: lower validation loss, then the earlier "
             "epoch), restored from its Orbax checkpoint")
   return "the model after the last epoch"
+
+
+def stability_report(config, summary: dict, command: str) -> str:
+  """report.md of a multi-seed run: mean +- sd of every metric per model, test and validation."""
+  lines = [f"# rcl multi-seed report: {summary['dataset']}", "",
+           f"Command: `{command}`" if command else "", "",
+           f"Seeds {summary['seeds']}: each seed re-draws the split, the initialisation, the batch order and the "
+           f"noise, and trains every component and collaborative model again. Entries are mean ± sample "
+           f"standard deviation over seeds; per-seed reports are in seed_<k>/report.md.",
+           f"Protocol (seed {summary['seeds'][0]}): {summary['protocol']}.", ""]
+  for split in ("test", "val"):
+    lines += [f"## {'Test' if split == 'test' else 'Validation'} set", "",
+              "| Model | Specificity | Precision | Recall | F1-score | Accuracy |", "|---|---|---|---|---|---|"]
+    for section in ("models", "collaborative"):
+      for name, entry in summary["stability"][section].items():
+        cells = " | ".join(f"{entry[split][k]['mean']:.3f} ± {entry[split][k]['sd']:.3f}" for k in paper.METRICS)
+        lines.append(f"| {name} | {cells} |")
+    lines.append("")
+  return "\n".join(lines)

@@ -1,0 +1,24 @@
+# Two commands for a fresh machine: `make run` (the small Test13 experiment) and `make test`.
+# Each creates the virtual environment .venv on first use (CPU JAX; see BUILD.md for GPU/TPU).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export RCL_DATA_DIR ?= $(abspath ../shared/data)
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+.PHONY: install run test bench
+install: $(BIN)/.installed
+
+run: $(BIN)/.installed
+	$(BIN)/python -m experiments.run --flagfile=experiments/test13_small.flags
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m experiments.bench

@@ -1,0 +1,150 @@
+"""Throughput benchmark: `python -m experiments.bench [--models=A,E] [--steps=20]`.
+
+Prints one JSON line per measurement (same fields as ../shared/bench/keras_reference.py) and a summary:
+- CNN A at the paper's settings (1000 x 8 inputs, 256 filters, batch 64 training, 256 inference):
+  training and inference sequences per second, compile time, peak memory.
+- RNN E on real Test13 training batches: a full bucketed epoch, and steps padded to 1000 (the paper's
+  way) extrapolated to the same epoch, giving the bucketing speed-up as one ratio from one run.
+Speed is measured here, on demand, never asserted in tests.
+"""
+
+import json
+import os
+import resource
+import statistics
+import time
+
+import jax
+import numpy as np
+from absl import app, flags
+
+from rcl.data.batching import batches, plan_batches
+from rcl.data.dataset import load_dataset
+from rcl.models import monikers
+from rcl.train import steps
+from rcl.train.state import create_state
+
+_DATA_DIR = flags.DEFINE_string("data_dir", os.environ.get("RCL_DATA_DIR", "data"), "Directory holding nrc/.")
+_MODELS = flags.DEFINE_list("models", ["A", "E"], "Which of A (CNN) and E (RNN) to measure.")
+_STEPS = flags.DEFINE_integer("steps", 20, "Timed steps per fixed-shape measurement.")
+_PADDED_STEPS = flags.DEFINE_integer("padded_steps", 5, "Timed RNN steps padded to 1000.")
+_BUCKETS = (64, 128, 256, 512, 1000)
+
+
+def _peak_memory_mb() -> float:
+  stats = jax.devices()[0].memory_stats() or {}
+  if "peak_bytes_in_use" in stats:
+    return stats["peak_bytes_in_use"] / 2**20
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # host RSS, KiB on Linux
+
+
+def _emit(**fields):
+  fields = {"framework": "jax-flax", "jax": jax.__version__, "backend": jax.default_backend(), **fields}
+  print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in fields.items()}), flush=True)
+  return fields
+
+
+def _timed(fn, n):
+  times = []
+  for i in range(n):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(i))
+    times.append(time.perf_counter() - t0)
+  return statistics.median(times), min(times), max(times)
+
+
+def _device(batch):
+  batch = dict(batch)
+  batch.pop("index")
+  return jax.device_put(batch)
+
+
+def bench_cnn(data, n_steps):
+  model = monikers.build(monikers.MONIKERS["A"], len(data.classes))
+  train = data.splits["train"]
+  train_batches = [_device(b) for b, _ in zip(batches(train, 64, seed=0), range(n_steps))]
+  state = create_state(model, train_batches[0], jax.random.key(0))
+  key = jax.random.key(1)
+  train_step = jax.jit(steps.train_step)
+  t0 = time.perf_counter()
+  compiled = train_step.lower(state, train_batches[0], key).compile()
+  compile_s = time.perf_counter() - t0
+  holder = [state]
+
+  def run(i):
+    holder[0], sums = compiled(holder[0], train_batches[i % len(train_batches)], key)
+    return sums
+
+  run(0)
+  med, lo, hi = _timed(run, n_steps)
+  out = [_emit(model="A", mode="train", batch=64, seq_per_s=64 / med, step_s_median=med, step_s_min=lo,
+               step_s_max=hi, compile_s=compile_s, peak_mem_mb=_peak_memory_mb())]
+  infer_batches = [_device(b) for b, _ in zip(batches(train, 256), range(4))]
+  predict = jax.jit(steps.predict_step)
+  t0 = time.perf_counter()
+  predict_compiled = predict.lower(holder[0], infer_batches[0]).compile()
+  compile_s = time.perf_counter() - t0
+  predict_compiled(holder[0], infer_batches[0])
+  med, lo, hi = _timed(lambda i: predict_compiled(holder[0], infer_batches[i % 4]), max(n_steps // 2, 3))
+  out.append(_emit(model="A", mode="inference", batch=256, seq_per_s=256 / med, step_s_median=med,
+                   compile_s=compile_s, peak_mem_mb=_peak_memory_mb()))
+  return out
+
+
+def bench_rnn(data, padded_steps):
+  model = monikers.build(monikers.MONIKERS["E"], len(data.classes))
+  train = data.splits["train"]
+  key = jax.random.key(1)
+  plan_len = len(plan_batches(train, 64, seed=0, bucket_lengths=_BUCKETS))
+  epoch_batches = [_device(b) for b in batches(train, 64, seed=0, bucket_lengths=_BUCKETS)]
+  state = create_state(model, epoch_batches[0], jax.random.key(0))
+  train_step = jax.jit(steps.train_step)
+  shapes = sorted({b["seq"].shape[1] for b in epoch_batches})
+  t0 = time.perf_counter()
+  for length in shapes:  # compile every bucket once, outside the timed epoch
+    example = next(b for b in epoch_batches if b["seq"].shape[1] == length)
+    jax.block_until_ready(train_step(state, example, key))
+  compile_s = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  s = state
+  for b in epoch_batches:
+    s, sums = train_step(s, b, key)
+  jax.block_until_ready(sums)
+  epoch_s = time.perf_counter() - t0
+  out = [_emit(model="E", mode="train", padding="buckets " + ",".join(map(str, shapes)), batch=64,
+               seq_per_s=len(train) / epoch_s, epoch_s=epoch_s, batches=plan_len, compile_s=compile_s,
+               peak_mem_mb=_peak_memory_mb())]
+  padded = [_device(b) for b, _ in zip(batches(train, 64, seed=0), range(padded_steps))]
+  t0 = time.perf_counter()
+  jax.block_until_ready(train_step(state, padded[0], key))
+  compile_s = time.perf_counter() - t0
+  holder = [state]
+
+  def run(i):
+    holder[0], sums = train_step(holder[0], padded[i % len(padded)], key)
+    return sums
+
+  med, lo, hi = _timed(run, padded_steps)
+  n_padded_batches = len(plan_batches(train, 64, seed=0))
+  out.append(_emit(model="E", mode="train", padding="1000", batch=64, seq_per_s=64 / med, step_s_median=med,
+                   epoch_s_extrapolated=med * n_padded_batches, compile_s=compile_s,
+                   peak_mem_mb=_peak_memory_mb()))
+  print(f"RNN E bucketing speed-up over padding to 1000: {med * n_padded_batches / epoch_s:.1f}x "
+        f"(epoch {epoch_s:.1f} s vs {med * n_padded_batches:.1f} s, {len(train)} sequences)", flush=True)
+  return out
+
+
+def main(argv):
+  del argv
+  nrc = os.path.join(_DATA_DIR.value, "nrc")
+  data = load_dataset([os.path.join(nrc, "dataset_Rfam_6320_13classes.fasta"),
+                       os.path.join(nrc, "dataset_Rfam_validated_2600_13classes.fasta")], seed=0)
+  print(f"# devices: {jax.devices()}; Test13 train split: {len(data.splits['train'])} sequences", flush=True)
+  if "A" in _MODELS.value:
+    bench_cnn(data, _STEPS.value)
+  if "E" in _MODELS.value:
+    bench_rnn(data, _PADDED_STEPS.value)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,75 @@
+"""Collaborative inputs named as in the paper ('LD(A)+LD(E)'): parsed, concatenated and standardised."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+
+from rcl.collab.features import Features
+from rcl.data.dataset import SPLITS
+
+_TERM = re.compile(r"^(LD|O)\(([A-G])\)$")
+
+
+def parse(spec: str) -> list[tuple[str, str]]:
+  """'LD(A)+LD(E)+O(A)' -> [('LD', 'A'), ('LD', 'E'), ('O', 'A')]; ValueError on anything else."""
+  terms = [t.strip() for t in spec.split("+")]
+  out = []
+  for term in terms:
+    match = _TERM.match(term)
+    if not match:
+      raise ValueError(f"bad collaborative term {term!r} in {spec!r}: expected LD(X) or O(X), X a moniker A-G")
+    out.append((match.group(1), match.group(2)))
+  if len(set(out)) != len(out):
+    raise ValueError(f"{spec!r} names a feature twice")
+  return out
+
+
+def components(specs: list[str]) -> list[str]:
+  """Monikers needed by the specs, in first-use order."""
+  seen: list[str] = []
+  for spec in specs:
+    for _, moniker in parse(spec):
+      if moniker not in seen:
+        seen.append(moniker)
+  return seen
+
+
+@dataclasses.dataclass
+class FeatureTable:
+  """A split's combined features, batchable like a sequence split.
+
+  Attributes:
+    features: float32[n, d] standardised with the training split's mean and standard deviation.
+    labels: int32[n].
+  """
+  features: np.ndarray
+  labels: np.ndarray
+
+  def __len__(self) -> int:
+    return len(self.labels)
+
+  def columns(self) -> dict[str, np.ndarray]:
+    return {"features": self.features, "label": self.labels}
+
+
+def combine(spec: str, features: dict[str, Features], labels: dict[str, np.ndarray]) -> dict[str, FeatureTable]:
+  """Concatenates the named features per split and standardises every column on the training split.
+
+  Args:
+    spec: e.g. 'LD(A)+LD(E)'.
+    features: moniker -> {split -> {'LD'|'O' -> float32[n, d]}}.
+    labels: split -> int32[n].
+  """
+  terms = parse(spec)
+  missing = sorted({m for _, m in terms} - set(features))
+  if missing:
+    raise ValueError(f"{spec!r} needs component(s) {missing}, which were not trained in this run")
+  raw = {name: np.concatenate([features[m][name][kind] for kind, m in terms], axis=1).astype(np.float32)
+         for name in SPLITS}
+  mean = raw["train"].mean(0)
+  std = raw["train"].std(0)
+  std = np.where(std > 1e-6, std, 1.0)  # dead units stay zero rather than blowing up
+  return {name: FeatureTable((raw[name] - mean) / std, labels[name]) for name in SPLITS}

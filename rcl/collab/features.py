@@ -1,0 +1,69 @@
+"""Deterministic component features from Orbax checkpoints: LD (last dense layer) and O (softmax output)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import numpy as np
+
+from rcl.data.batching import batches
+from rcl.data.dataset import SPLITS, DataSet
+from rcl.train.checkpoint import RunCheckpoints
+from rcl.train.predict import predict
+from rcl.train.state import create_state
+
+FEATURE_KINDS = ("LD", "O")
+Features = dict[str, dict[str, np.ndarray]]  # split -> kind -> float32[n, d]
+
+
+def extract(model: nn.Module, checkpoint_dir: str, identity: dict, data: DataSet, *,
+            bucket_lengths: Sequence[int] | None = None, batch_size: int = 256) -> Features:
+  """Restores the selected ('best') checkpoint of a component and computes its features on every split.
+
+  Noise and dropout are off. Raises FileNotFoundError when there is no checkpoint, and ValueError when
+  the checkpoint was trained on another class vocabulary or data split than `identity` describes.
+
+  Returns:
+    {split: {'LD': float32[n, d], 'O': float32[n, classes]}} for split in train, val, test.
+  """
+  best_dir = os.path.join(checkpoint_dir, "best")
+  if not os.path.isdir(best_dir) or not any(name.isdigit() for name in os.listdir(best_dir)):
+    raise FileNotFoundError(f"no trained checkpoint at {best_dir}: train {identity.get('moniker', 'the model')} first")
+  example = next(batches(data.splits["train"], 2, bucket_lengths=bucket_lengths))
+  example.pop("index")
+  like = create_state(model, example, jax.random.key(0))
+  ckpt = RunCheckpoints(checkpoint_dir)
+  try:
+    state, meta = ckpt.restore_best(like)
+  finally:
+    ckpt.close()
+  saved = meta.get("identity", {})
+  if saved.get("classes") != identity.get("classes"):
+    raise ValueError(f"{checkpoint_dir} was trained on a different class vocabulary "
+                     f"({len(saved.get('classes') or [])} classes vs {len(identity.get('classes') or [])})")
+  if saved.get("split") != identity.get("split"):
+    raise ValueError(f"{checkpoint_dir} was trained on a different data split "
+                     f"(fingerprint {saved.get('split')} vs {identity.get('split')})")
+  if saved.get("model") != identity.get("model"):
+    raise ValueError(f"{checkpoint_dir} holds a different model configuration than requested")
+  out: Features = {}
+  for name in SPLITS:
+    result = predict(state, data.splits[name], batch_size, bucket_lengths=bucket_lengths)
+    out[name] = {"LD": result["ld"], "O": result["probs"]}
+  return out
+
+
+def save(path: str, features: Features) -> None:
+  np.savez(path, **{f"{split}/{kind}": arr for split, kinds in features.items() for kind, arr in kinds.items()})
+
+
+def load(path: str) -> Features:
+  out: Features = {}
+  with np.load(path) as f:
+    for key in f.files:
+      split, kind = key.split("/")
+      out.setdefault(split, {})[kind] = f[key]
+  return out
