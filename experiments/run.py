@@ -39,6 +39,7 @@ _SELECT = flags.DEFINE_enum("selection", "best_val_accuracy", ["best_val_accurac
 _CACHE = flags.DEFINE_string("structure_cache", os.environ.get("RCL_CACHE_DIR", os.path.expanduser("~/.cache/rcl/structures")),
                               "Directory caching ViennaRNA structures (default: $RCL_CACHE_DIR or ~/.cache/rcl/structures).")
 _FOLD_WORKERS = flags.DEFINE_integer("fold_workers", 0, "Processes folding structures (0: one per CPU).")
+_BURN_IN = flags.DEFINE_integer("burn_in", 10, "Epochs left out of the joint learning coefficient (eq. 1).")
 _COLLAB = flags.DEFINE_list("collab", [], "Collaborative models, e.g. 'LD(A)+LD(E)' (several: comma-separated).")
 _COLLAB_EPOCHS = flags.DEFINE_integer("collab_epochs", 100, "Epochs of each collaborative MLP.")
 _SEEDS = flags.DEFINE_list("seeds", [], "Repeat the whole pipeline per seed and report mean +- sd (overrides --seed).")
@@ -86,7 +87,7 @@ def main(argv):
       cnn_epochs=_CNN_EPOCHS.value, rnn_epochs=_RNN_EPOCHS.value, batch_size=_BATCH.value,
       learning_rate=_LR.value, checkpoint_every=_CKPT.value, selection=_SELECT.value,
       data_parallel=_PARALLEL.value, structure_cache=_CACHE.value, fold_workers=_FOLD_WORKERS.value,
-      collab=tuple(_COLLAB.value), collab_epochs=_COLLAB_EPOCHS.value)
+      collab=tuple(_COLLAB.value), collab_epochs=_COLLAB_EPOCHS.value, burn_in=_BURN_IN.value)
   command = shlex.join(["python", "-m", "experiments.run"] + sys.argv[1:])
   callbacks = {"log": lambda s: print(s, flush=True), "on_epoch": _progress(), "on_fold": _fold_progress()}
   try:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
-from rcl.analysis import stability
+from rcl.analysis import joint, stability
 from rcl.analysis.metrics import class_report, classification_metrics
 from rcl.collab import combine, features
 from rcl.collab.features import Features
@@ -52,6 +52,7 @@ class ExperimentConfig:
     data_parallel: split each batch over all local devices.
     structure_cache: directory caching ViennaRNA structures (None: no cache).
     fold_workers: folding processes (0: one per CPU).
+    burn_in: epochs left out of the joint learning coefficient (eq. 1).
     collab: collaborative models named as in the paper's Table 2, e.g. ("LD(A)+LD(E)",).
     collab_epochs: epochs of each collaborative MLP.
     collab_dense: hidden widths of the collaborative MLP.
@@ -79,6 +80,7 @@ class ExperimentConfig:
   data_parallel: bool = False
   structure_cache: str | None = None
   fold_workers: int = 0
+  burn_in: int = 10
   collab: Sequence[str] = ()
   collab_epochs: int = 100
   collab_dense: Sequence[int] = (128, 64)
@@ -159,7 +161,8 @@ def _train(config: ExperimentConfig, name: str, model, train, val, fit_config: F
            "epochs": len(result.history["val_accuracy"]), "selected_epoch": result.selected_epoch,
            "selection": result.selection, "resumed_from_epoch": result.resumed_from,
            "train_seconds_total": float(sum(result.history["seconds"])),
-           "wall_seconds": time.perf_counter() - t0}
+           "wall_seconds": time.perf_counter() - t0,
+           "joint_learning": joint.coefficients(result.history, config.burn_in)}
   return result, entry, model_dir
 
 

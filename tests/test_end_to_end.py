@@ -1,4 +1,4 @@
-"""The entry point on a few hundred real nRC records: results, report, resume and the structure cache."""
+"""The entry point on a few hundred real nRC records: results, report, resume, cache, reproducibility."""
 
 import json
 import os
@@ -36,7 +36,7 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
   args = [f"--data_dir={tmp_path}", "--files=subset.fasta", f"--workdir={workdir}", "--models=A,G",
           "--cnn_filters=4", "--cnn_dense=8,8", "--rnn_hidden=4", "--rnn_dense=8,8,8", "--max_len=320",
           "--cnn_epochs=2", "--rnn_epochs=1", "--batch_size=32", f"--structure_cache={tmp_path / 'cache'}",
-          "--fold_workers=1"]
+          "--fold_workers=1", "--collab=LD(A)+O(G)", "--collab_epochs=2"]
   out = _run(args, REPO)
   assert "[A] epoch 2/2" in out and "[G] epoch 1/1" in out and "ETA" in out
   assert f"folding {n} sequences" in out and f"0 from cache, {n} folded" in out
@@ -53,6 +53,10 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
   assert "| A | CNN (256) [filters overridden: 4]" in report and "*paper, Test13*" in report
   history = json.loads((workdir / "models" / "A" / "history.json").read_text())
   assert len(history["val_accuracy"]) == 2
+  collab = results["collaborative"]["LD(A)+O(G)"]
+  assert collab["epochs"] == 2 and 0.0 <= collab["test"]["accuracy"] <= 1.0
+  assert "## Table 2: collaborative models" in report and "| LD(A)+O(G) | collaborative MLP" in report
+  assert (workdir / "models" / "A" / "features.npz").exists()
   summary = json.loads((workdir / "data_summary.json").read_text())
   assert summary["train"]["records"] + summary["val"]["records"] + summary["test"]["records"] == n
 
@@ -63,6 +67,14 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
   for name in ("A", "G"):
     assert second["models"][name]["resumed_from_epoch"] == results["models"][name]["epochs"]
     assert second["models"][name]["test"] == results["models"][name]["test"]
+
+  # A fresh run of the same command with the same seed reproduces every metric exactly (CPU).
+  fresh = tmp_path / "fresh"
+  _run([a if not a.startswith("--workdir") else f"--workdir={fresh}" for a in args], REPO)
+  third = json.loads((fresh / "results.json").read_text())
+  for section in ("models", "collaborative"):
+    for name, entry in results[section].items():
+      assert third[section][name]["val"] == entry["val"] and third[section][name]["test"] == entry["test"], name
 
 
 def test_bad_input_is_a_clear_error(tmp_path):

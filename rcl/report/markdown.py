@@ -108,14 +108,20 @@ def report(config, results: dict, summary: dict, command: str) -> str:
       "## Validation set (selected epoch)",
       "",
       validation_table(results),
-      "## Training cost",
+      "## Training cost and joint learning",
       "",
-      "| Model | Parameters | Epochs | Selected epoch | Training seconds |",
-      "|---|---|---|---|---|",
+      "Joint learning coefficient (eq. 1): correlation over epochs after a burn-in of "
+      f"{config.burn_in} epochs between training accuracy (noise and dropout on, as Keras reports it) and "
+      "validation accuracy; also on loss. Slope: least-squares slope of validation on training accuracy (Fig. 3).",
+      "",
+      "| Model | Parameters | Epochs | Selected epoch | Training seconds | Joint coeff. (accuracy) | Joint coeff. (loss) | Slope |",
+      "|---|---|---|---|---|---|---|---|",
   ]
   for name, entry in {**results["models"], **results.get("collaborative", {})}.items():
+    jl = entry.get("joint_learning", {})
+    cells = " | ".join("–" if jl.get(k) is None else f"{jl[k]:.3f}" for k in ("accuracy", "loss", "slope"))
     lines.append(f"| {name} | {entry['parameters']:,} | {entry['epochs']} | {entry['selected_epoch']} | "
-                 f"{entry['train_seconds_total']:.0f} |")
+                 f"{entry['train_seconds_total']:.0f} | {cells} |")
   lines.append("")
   return "\n".join(lines)
 
