@@ -42,6 +42,13 @@ _FOLD_WORKERS = flags.DEFINE_integer("fold_workers", 0, "Processes folding struc
 _BURN_IN = flags.DEFINE_integer("burn_in", 10, "Epochs left out of the joint learning coefficient (eq. 1).")
 _COLLAB = flags.DEFINE_list("collab", [], "Collaborative models, e.g. 'LD(A)+LD(E)' (several: comma-separated).")
 _COLLAB_EPOCHS = flags.DEFINE_integer("collab_epochs", 100, "Epochs of each collaborative MLP.")
+_SWEEP = flags.DEFINE_string("sweep_model", None, "Moniker to train at every --sweep_levels as one population (Fig. 3-4).")
+_SWEEP_LEVELS = flags.DEFINE_list("sweep_levels", ["0", "0.2", "0.4", "0.6", "0.8", "1.0", "1.2", "1.4", "1.6", "1.8"],
+                                  "Regularisation levels lambda of the sweep.")
+_SWEEP_EPOCHS = flags.DEFINE_integer("sweep_epochs", 500, "Epochs of the sweep.")
+_CCA_PAIR = flags.DEFINE_list("cca_pair", ["A", "E"], "Components whose validation LD features CCA/PCA compares.")
+_CCA_TRIALS = flags.DEFINE_integer("cca_trials", 0, "Monte Carlo trials per rho (paper: 1000); 0 skips the analysis.")
+_CCA_RHOS = flags.DEFINE_integer("cca_rhos", 21, "Points of the rho grid in [0, 1].")
 _SEEDS = flags.DEFINE_list("seeds", [], "Repeat the whole pipeline per seed and report mean +- sd (overrides --seed).")
 _PARALLEL = flags.DEFINE_bool("data_parallel", False, "Split batches over all local devices.")
 
@@ -87,7 +94,10 @@ def main(argv):
       cnn_epochs=_CNN_EPOCHS.value, rnn_epochs=_RNN_EPOCHS.value, batch_size=_BATCH.value,
       learning_rate=_LR.value, checkpoint_every=_CKPT.value, selection=_SELECT.value,
       data_parallel=_PARALLEL.value, structure_cache=_CACHE.value, fold_workers=_FOLD_WORKERS.value,
-      collab=tuple(_COLLAB.value), collab_epochs=_COLLAB_EPOCHS.value, burn_in=_BURN_IN.value)
+      collab=tuple(_COLLAB.value), collab_epochs=_COLLAB_EPOCHS.value, burn_in=_BURN_IN.value,
+      sweep_model=_SWEEP.value, sweep_levels=tuple(float(v) for v in _SWEEP_LEVELS.value),
+      sweep_epochs=_SWEEP_EPOCHS.value, cca_pair=tuple(_CCA_PAIR.value), cca_trials=_CCA_TRIALS.value,
+      cca_rhos=_CCA_RHOS.value)
   command = shlex.join(["python", "-m", "experiments.run"] + sys.argv[1:])
   callbacks = {"log": lambda s: print(s, flush=True), "on_epoch": _progress(), "on_fold": _fold_progress()}
   try:

@@ -22,7 +22,9 @@ from rcl.data.dataset import SPLITS, DataSet, load_dataset
 from rcl.data.structure import attach_structures, fold_all
 from rcl.models import monikers
 from rcl.models.mlp import CollabMLP
+from rcl import feature_study, sweep
 from rcl.report import markdown
+from rcl.report.scalars import ScalarLog
 from rcl.train import sharding
 from rcl.train.loop import FitConfig, fit
 from rcl.train.predict import predict
@@ -56,6 +58,12 @@ class ExperimentConfig:
     collab: collaborative models named as in the paper's Table 2, e.g. ("LD(A)+LD(E)",).
     collab_epochs: epochs of each collaborative MLP.
     collab_dense: hidden widths of the collaborative MLP.
+    sweep_model: moniker trained at every level of `sweep_levels` as one population (Fig. 3-4); None: no sweep.
+    sweep_levels: the regularisation levels lambda of the sweep.
+    sweep_epochs: epochs of the sweep.
+    cca_pair: the two components whose validation LD features are compared (Sec. 4, Fig. 5).
+    cca_trials: Monte Carlo trials per rho for the CCA calibration; 0 skips the feature analysis.
+    cca_rhos: points of the rho grid in [0, 1].
   """
   workdir: str
   files: Sequence[str] = ()
@@ -84,6 +92,12 @@ class ExperimentConfig:
   collab: Sequence[str] = ()
   collab_epochs: int = 100
   collab_dense: Sequence[int] = (128, 64)
+  sweep_model: str | None = None
+  sweep_levels: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8)
+  sweep_epochs: int = 500
+  cca_pair: Sequence[str] = ("A", "E")
+  cca_trials: int = 0
+  cca_rhos: int = 21
 
 
 def _split_fingerprint(data: DataSet) -> str:
@@ -153,9 +167,18 @@ def _train(config: ExperimentConfig, name: str, model, train, val, fit_config: F
   os.makedirs(model_dir, exist_ok=True)
   mesh = sharding.data_mesh() if config.data_parallel else None
   t0 = time.perf_counter()
-  result = fit(model, train, val, fit_config, checkpoint_dir=os.path.join(model_dir, "checkpoints"),
-               identity=identity, mesh=mesh,
-               on_epoch=(lambda e, n, logs: on_epoch(name, e, n, logs)) if on_epoch else None)
+  scalars = ScalarLog(os.path.join(model_dir, "tensorboard"))
+
+  def epoch_done(epoch: int, epochs: int, logs: dict) -> None:
+    scalars.write(epoch, logs)
+    if on_epoch is not None:
+      on_epoch(name, epoch, epochs, logs)
+
+  try:
+    result = fit(model, train, val, fit_config, checkpoint_dir=os.path.join(model_dir, "checkpoints"),
+                 identity=identity, mesh=mesh, on_epoch=epoch_done)
+  finally:
+    scalars.close()
   _write_json(os.path.join(model_dir, "history.json"), result.history)
   entry = {"parameters": int(sum(x.size for x in jax.tree.leaves(result.state.params))),
            "epochs": len(result.history["val_accuracy"]), "selected_epoch": result.selected_epoch,
@@ -226,6 +249,12 @@ def add_structures(config: ExperimentConfig, data: DataSet, *, log: Log, on_fold
   return stats
 
 
+def _sweep_logs(logs: list[dict]) -> dict:
+  """Collapses per-level logs to one progress line: the best member's figures."""
+  best = max(logs, key=lambda entry: entry["val_accuracy"])
+  return dict(best)
+
+
 def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = lambda s: None,
                    on_epoch: EpochLog | None = None, on_fold: FoldLog | None = None) -> dict:
   """Runs the configured experiment and writes config.json, vocabulary.json, data_summary.json,
@@ -236,9 +265,13 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
   """
   chosen = monikers.parse_monikers(config.models)
   needed = combine.components(list(config.collab))
+  if config.cca_trials > 0:
+    needed += [m for m in config.cca_pair if m not in needed]
+  if config.sweep_model is not None and config.sweep_model not in monikers.MONIKERS:
+    raise ValueError(f"unknown sweep model {config.sweep_model!r}")
   absent = [m for m in needed if m not in {c.name for c in chosen}]
   if absent:
-    raise ValueError(f"collaborative models {list(config.collab)} need component(s) {absent}: add them to --models")
+    raise ValueError(f"collaborative models / feature analysis need component(s) {absent}: add them to --models")
   os.makedirs(config.workdir, exist_ok=True)
   _write_json(os.path.join(config.workdir, "config.json"), {"command": command, **dataclasses.asdict(config)})
   log("loading data")
@@ -252,7 +285,8 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
   log(f"data: {len(data.classes)} classes; train {s['train']['records']}, val {s['val']['records']}, "
       f"test {s['test']['records']}; {sum(s[n]['cut_to_max_len'] for n in ('train', 'val', 'test'))} cut to "
       f"{config.max_len}; {sum(s[n]['with_ambiguity_codes'] for n in ('train', 'val', 'test'))} with ambiguity codes")
-  if any(m.input_kind != "seq" for m in chosen):
+  sweep_input = monikers.MONIKERS[config.sweep_model].input_kind if config.sweep_model else "seq"
+  if any(m.input_kind != "seq" for m in chosen) or sweep_input != "seq":
     data.summary["structures"] = add_structures(config, data, log=log, on_fold=on_fold)
     _write_json(os.path.join(config.workdir, "data_summary.json"), data.summary)
   results: dict = {"dataset": config.dataset, "seed": config.seed, "environment": environment(),
@@ -265,6 +299,27 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
   for spec in config.collab:
     results["collaborative"][spec] = train_collaborative(config, data, spec, component_features,
                                                          log=log, on_epoch=on_epoch)
+    _write_json(os.path.join(config.workdir, "results.json"), results)
+  if config.cca_trials > 0:
+    x, y = config.cca_pair
+    log(f"feature analysis: CCA and PCA of LD({x}) vs LD({y}) on validation, {config.cca_trials} Monte Carlo trials")
+    results["feature_analysis"] = feature_study.run(component_features[x]["val"]["LD"], component_features[y]["val"]["LD"],
+                                                    (x, y), config.cca_trials, config.cca_rhos, config.seed,
+                                                    config.workdir)
+    log(f"average CCA {results['feature_analysis']['average_cca']:.3f} ~ representative rho "
+        f"{results['feature_analysis']['representative_rho']:.3f}; first-PC correlation "
+        f"{results['feature_analysis']['first_pc_correlation']:.3f} ({results['feature_analysis']['seconds']:.0f} s)")
+    _write_json(os.path.join(config.workdir, "results.json"), results)
+  if config.sweep_model:
+    moniker = monikers.MONIKERS[config.sweep_model]
+    log(f"regularisation sweep of {moniker.name} at levels {list(config.sweep_levels)}, {config.sweep_epochs} epochs")
+    results["sweep"] = sweep.run_sweep(
+        data, moniker, config.hyper, config.sweep_levels,
+        _fit_config(config, config.sweep_epochs, _bucket_lengths(config, moniker.arch)),
+        os.path.join(config.workdir, "sweep"), burn_in=config.burn_in,
+        on_epoch=(lambda e, n, logs: on_epoch(f"sweep {moniker.name}", e, n, _sweep_logs(logs))) if on_epoch else None)
+    log(f"sweep: peak validation accuracy at lambda {results['sweep']['peak_val_accuracy_level']}, coefficient "
+        f"stops rising at lambda {results['sweep']['coefficient_plateau_level']}")
     _write_json(os.path.join(config.workdir, "results.json"), results)
   with open(os.path.join(config.workdir, "report.md"), "w") as f:
     f.write(markdown.report(config, results, data.summary, command))

@@ -6,7 +6,7 @@ import flax.linen as nn
 import jax
 
 from rcl.models import inputs
-from rcl.models.noise import regularised
+from rcl.models.noise import Dropout, regularised
 
 
 class CNN(nn.Module):
@@ -53,6 +53,6 @@ class CNN(nn.Module):
     for i, width in enumerate(self.dense):
       x = nn.relu(nn.Dense(width)(x))
       if i < len(self.dense) - 1:
-        x = nn.Dropout(self.dropout)(x, deterministic=not train)
+        x = Dropout(self.dropout)(x, not train)
     logits = nn.Dense(self.num_classes)(x)
     return {"logits": logits, "ld": x}

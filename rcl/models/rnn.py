@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from rcl.models import inputs
-from rcl.models.noise import GaussianNoise
+from rcl.models.noise import Dropout, GaussianNoise
 
 
 class AttentionPool(nn.Module):
@@ -59,7 +59,7 @@ class RNN(nn.Module):
     self.bigru = nn.Bidirectional(nn.RNN(nn.GRUCell(self.hidden)), nn.RNN(nn.GRUCell(self.hidden)))
     self.pool = AttentionPool(self.attention)
     self.gaussian = GaussianNoise(self.noise)
-    self.drop = nn.Dropout(self.dropout)
+    self.drop = Dropout(self.dropout)
     self.layers = [nn.Dense(w) for w in self.dense]
     self.head = nn.Dense(self.num_classes)
 
@@ -78,9 +78,9 @@ class RNN(nn.Module):
     # seq_lengths makes the backward GRU start at each sequence's true end (not in the padding).
     h = self.bigru(x, seq_lengths=lengths)  # [b, L, 2 * hidden]
     x, weights = self.pool(h, lengths)  # [b, 2 * hidden]
-    x = self.drop(self.gaussian(x, not train), deterministic=not train)
+    x = self.drop(self.gaussian(x, not train), not train)
     for i, layer in enumerate(self.layers):
       x = nn.relu(layer(x))
       if i == 0:
-        x = self.drop(x, deterministic=not train)
+        x = self.drop(x, not train)
     return {"logits": self.head(x), "ld": x, "attention": weights}
