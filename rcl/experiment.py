@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import platform
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +22,7 @@ from rcl.data.structure import attach_structures, fold_all
 from rcl.models import monikers
 from rcl.models.mlp import CollabMLP
 from rcl import feature_study, sweep
-from rcl.report import markdown
+from rcl.report import markdown, provenance
 from rcl.report.scalars import ScalarLog
 from rcl.train import sharding
 from rcl.train.loop import FitConfig, fit
@@ -108,30 +107,6 @@ def _split_fingerprint(data: DataSet) -> str:
     for rid, seq in zip(split.ids, split.sequences):
       h.update(f"{rid}\t{seq}\n".encode())
   return h.hexdigest()[:16]
-
-
-def environment() -> dict:
-  """Code and package versions, device and platform: recorded with every result."""
-  import importlib.metadata as md  # noqa: PLC0415
-  versions = {}
-  for pkg in ("rcl", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "scikit-learn"):
-    try:
-      versions[pkg] = md.version(pkg)
-    except md.PackageNotFoundError:
-      versions[pkg] = None
-  return {"packages": versions, "python": platform.python_version(), "backend": jax.default_backend(),
-          "devices": [str(d) for d in jax.devices()], "git": _git_revision()}
-
-
-def _git_revision() -> str | None:
-  head = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".git")
-  try:
-    ref = open(os.path.join(head, "HEAD")).read().strip()
-    if ref.startswith("ref: "):
-      return open(os.path.join(head, ref[5:])).read().strip()
-    return ref
-  except OSError:
-    return None
 
 
 def _write_json(path: str, obj) -> None:
@@ -289,7 +264,7 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
   if any(m.input_kind != "seq" for m in chosen) or sweep_input != "seq":
     data.summary["structures"] = add_structures(config, data, log=log, on_fold=on_fold)
     _write_json(os.path.join(config.workdir, "data_summary.json"), data.summary)
-  results: dict = {"dataset": config.dataset, "seed": config.seed, "environment": environment(),
+  results: dict = {"dataset": config.dataset, "seed": config.seed, "environment": provenance.environment(),
                    "protocol": data.summary["protocol"], "models": {}, "collaborative": {}}
   component_features = {}
   for moniker in chosen:
@@ -336,7 +311,7 @@ def run_seeds(config: ExperimentConfig, seeds: Sequence[int], *, command: str = 
     log(f"=== seed {seed} ===")
     runs.append(run_experiment(dataclasses.replace(config, seed=seed, workdir=os.path.join(config.workdir, f"seed_{seed}")),
                                command=command, log=log, on_epoch=on_epoch, on_fold=on_fold))
-  summary = {"dataset": config.dataset, "seeds": list(seeds), "environment": environment(),
+  summary = {"dataset": config.dataset, "seeds": list(seeds), "environment": provenance.environment(),
              "protocol": runs[0]["protocol"], "stability": stability.aggregate(runs),
              "per_seed": {str(s): os.path.join(f"seed_{s}", "results.json") for s in seeds}}
   _write_json(os.path.join(config.workdir, "results.json"), summary)

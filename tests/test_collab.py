@@ -47,7 +47,7 @@ def test_extraction_from_checkpoint_and_its_checks(tmp_path):
   data = _data()
   model = CNN(num_classes=3, filters=4, blocks=2, dense=(8, 6))
   identity = {"moniker": "A", "model": repr(model), "classes": data.classes, "split": "s1"}
-  with pytest.raises(FileNotFoundError, match="no trained checkpoint"):
+  with pytest.raises(FileNotFoundError, match="no trained checkpoint.*A"):
     features.extract(model, str(tmp_path / "none"), identity, data)
   result = fit(model, data.splits["train"], data.splits["val"], FitConfig(epochs=2, batch_size=32),
                checkpoint_dir=str(tmp_path / "ck"), identity=identity)

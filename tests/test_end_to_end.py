@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+
 from rcl.data.fasta import read_fasta
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,6 +69,20 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
   for name in ("A", "G"):
     assert second["models"][name]["resumed_from_epoch"] == results["models"][name]["epochs"]
     assert second["models"][name]["test"] == results["models"][name]["test"]
+
+  # Classifying the records with the trained A reproduces its test-set predictions.
+  env = dict(os.environ, PYTHONPATH=REPO)
+  tsv = tmp_path / "pred.tsv"
+  proc = subprocess.run([sys.executable, "-m", "experiments.classify", f"--workdir={workdir}", "--model=A",
+                         f"--input={fasta}", f"--output={tsv}"], cwd=REPO, env=env, capture_output=True, text=True)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  rows = [line.split("\t") for line in tsv.read_text().splitlines()[1:]]
+  assert len(rows) == n and all(r[2] in vocab for r in rows)
+  predicted = {r[0]: r[2] for r in rows}
+  feats = np.load(workdir / "models" / "A" / "features.npz")
+  test_ids = json.loads((workdir / "splits.json").read_text())["test"]
+  expected = [vocab[k] for k in feats["test/O"].argmax(1)]
+  assert [predicted[i] for i in test_ids] == expected
 
   # A fresh run of the same command with the same seed reproduces every metric exactly (CPU).
   fresh = tmp_path / "fresh"

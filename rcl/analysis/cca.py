@@ -173,15 +173,21 @@ def _trial_curve(key: jax.Array, rhos: jax.Array, n: int, p: int, q: int, dtype,
                  statistic: str) -> jax.Array:
   """The statistic (mean or largest canonical correlation) of one trial at every rho: float[r].
 
-  With W = centred [X, Z] = Q R (thin QR, R upper triangular of size p + q), X = Q R[:, :p] spans the
-  first p coordinates of Q, so Qx = [I_p; 0] in that basis, and Y = rho X[:, :q] + sqrt(1 - rho^2) Z =
-  Q M with M = rho R[:, :q] + sqrt(1 - rho^2) R[:, p:]. The canonical correlations are therefore the
-  singular values of the top p rows of the orthonormal factor of the small (p + q) x q matrix M. One
-  n x (p + q) QR per trial serves the whole rho grid.
+  With W = centred [X, Z] = Q R (Q orthonormal n x (p + q), R upper triangular), X = Q R[:, :p] spans
+  the first p coordinates of Q, so Qx = [I_p; 0] in that basis, and Y = rho X[:, :q] + sqrt(1 - rho^2) Z
+  = Q M with M = rho R[:, :q] + sqrt(1 - rho^2) R[:, p:]. The canonical correlations are therefore the
+  singular values of the top p rows of the orthonormal factor of the small (p + q) x q matrix M, and one
+  R per trial serves the whole rho grid. R is obtained as the Cholesky factor of the Gram matrix W^T W
+  (which equals the R of a QR of W up to signs, irrelevant here): a matmul is far faster and more robust
+  to CPU contention than XLA's batched n x (p + q) QR (measured 3 ms vs 150+ ms per trial on a shared
+  2-core CPU), and since n >> p + q the draws are well conditioned (cond(W) ~ (1 + sqrt(k/n)) /
+  (1 - sqrt(k/n)), k = p + q: about 2.3 for n = 857, k = 128), so squaring the condition number costs
+  nothing measurable even in float32.
   """
   w = _draw_trial(key, n, p, q, dtype)
   w = w - w.mean(axis=0, keepdims=True)
-  r = jnp.linalg.qr(w, mode="r")
+  gram = jnp.matmul(w.T, w, precision=jax.lax.Precision.HIGHEST)
+  r = jnp.linalg.cholesky(gram).T
   x_part, z_part = r[:, :q], r[:, p:]
 
   def one(rho):
@@ -226,7 +232,7 @@ def simulate_cca_curve(n: int, p: int, q: int, rhos: Sequence[float] | np.ndarra
   Implementation: trials are vmapped under jax.jit in chunks of `chunk` keys (bounding memory to about
   chunk * n * (p + q) floats). The same draws (X, Z) of a trial are reused for every rho (common random
   numbers): each rho still sees exactly the specified distribution, the curve is much smoother in rho,
-  and one n x (p + q) QR per trial serves the whole grid (see `_trial_curve`), so the cost is nearly
+  and one (p + q) x (p + q) triangular factor per trial serves the whole grid (see `_trial_curve`), so the cost is nearly
   independent of the grid size. Trial i always uses `jax.random.split(key, trials)[i]`, so results
   depend on the seed and `dtype` but not on `chunk`.
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -11,7 +10,7 @@ import numpy as np
 
 from rcl.data.batching import batches
 from rcl.data.dataset import SPLITS, DataSet
-from rcl.train.checkpoint import RunCheckpoints
+from rcl.train.checkpoint import restore_selected
 from rcl.train.predict import predict
 from rcl.train.state import create_state
 
@@ -29,17 +28,12 @@ def extract(model: nn.Module, checkpoint_dir: str, identity: dict, data: DataSet
   Returns:
     {split: {'LD': float32[n, d], 'O': float32[n, classes]}} for split in train, val, test.
   """
-  best_dir = os.path.join(checkpoint_dir, "best")
-  if not os.path.isdir(best_dir) or not any(name.isdigit() for name in os.listdir(best_dir)):
-    raise FileNotFoundError(f"no trained checkpoint at {best_dir}: train {identity.get('moniker', 'the model')} first")
   example = next(batches(data.splits["train"], 2, bucket_lengths=bucket_lengths))
   example.pop("index")
-  like = create_state(model, example, jax.random.key(0))
-  ckpt = RunCheckpoints(checkpoint_dir)
   try:
-    state, meta = ckpt.restore_best(like)
-  finally:
-    ckpt.close()
+    state, meta = restore_selected(checkpoint_dir, create_state(model, example, jax.random.key(0)))
+  except FileNotFoundError as e:
+    raise FileNotFoundError(f"{e} ({identity.get('moniker', 'component')})") from None
   saved = meta.get("identity", {})
   if saved.get("classes") != identity.get("classes"):
     raise ValueError(f"{checkpoint_dir} was trained on a different class vocabulary "

@@ -59,3 +59,18 @@ class RunCheckpoints:
     for manager in (self.latest, self.best):
       manager.wait_until_finished()
       manager.close()
+
+
+def restore_selected(checkpoint_dir: str, like: TrainState) -> tuple[TrainState, dict]:
+  """The selected ('best') checkpoint of a finished run, shaped like `like`, and its metadata.
+
+  Raises FileNotFoundError, naming the directory, when the run has no such checkpoint.
+  """
+  best_dir = os.path.join(os.path.abspath(checkpoint_dir), "best")
+  if not os.path.isdir(best_dir) or not any(name.isdigit() for name in os.listdir(best_dir)):
+    raise FileNotFoundError(f"no trained checkpoint at {best_dir}: train the model first")
+  ckpt = RunCheckpoints(checkpoint_dir)
+  try:
+    return ckpt.restore_best(like)
+  finally:
+    ckpt.close()
