@@ -112,8 +112,11 @@ def test_curve_monotone_reproducible_and_chunk_invariant():
   assert curve["mean"][-1] == pytest.approx(1.0, abs=1e-5)
   assert curve["std"][-1] == pytest.approx(0.0, abs=1e-5)
   assert 0 < curve["mean"][0] < 0.5
-  again = cca.simulate_cca_curve(120, 6, 6, RHOS, 16, jax.random.key(0), chunk=5)
+  calls = []
+  again = cca.simulate_cca_curve(120, 6, 6, RHOS, 16, jax.random.key(0), chunk=5,
+                                 progress=lambda done, total: calls.append((done, total)))
   np.testing.assert_array_equal(curve["mean"], again["mean"])
+  assert calls == [(5, 16), (10, 16), (15, 16), (16, 16)]
   other = cca.simulate_cca_curve(120, 6, 6, RHOS, 16, 1, chunk=16)
   assert not np.allclose(curve["mean"], other["mean"])
 

@@ -134,3 +134,27 @@ def test_data_parallel_matches_single_device():
   proc = subprocess.run([sys.executable, "-c", _PARALLEL], cwd=REPO, env=env, capture_output=True, text=True,
                         timeout=600)
   assert proc.returncode == 0 and "OK" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_bucketed_training_compiles_once_per_bucket(monkeypatch):
+  traced = []
+  original = steps.train_step
+
+  def counting(state, batch, key):
+    traced.append(batch["seq"].shape)  # runs at trace time only
+    return original(state, batch, key)
+
+  monkeypatch.setattr(steps, "train_step", counting)
+  train, val = synthetic(200, 13), synthetic(40, 14)
+  result = fit(small_rnn(), train, val, FitConfig(epochs=3, batch_size=16, bucket_lengths=(40, 50, 64)))
+  assert sorted(set(traced)) == sorted(traced) and len(traced) == 3  # 3 buckets, 3 epochs: 3 compilations
+  assert len(result.history["val_loss"]) == 3
+
+
+def test_attention_weights_per_sequence():
+  from rcl.train.predict import attention_weights  # noqa: PLC0415
+  train, val = synthetic(64, 15), synthetic(20, 16)
+  result = fit(small_rnn(), train, val, FitConfig(epochs=1, batch_size=16, bucket_lengths=(40, 64)))
+  weights = attention_weights(result.state, val, bucket_lengths=(40, 64))
+  assert [w.shape[0] for w in weights] == val.lengths.tolist()
+  np.testing.assert_allclose([w.sum() for w in weights], 1.0, rtol=1e-5)

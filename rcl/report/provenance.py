@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import platform
+import subprocess
 
 import jax
 
@@ -23,16 +24,16 @@ def environment() -> dict:
           "devices": [str(d) for d in jax.devices()], "git": git_revision()}
 
 
-def _read(path: str) -> str:
-  with open(path) as f:
-    return f.read().strip()
-
-
 def git_revision() -> str | None:
-  """The commit of the source tree this package runs from, or None outside a git checkout."""
-  head = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), ".git")
+  """The commit of the source tree this package runs from ('+dirty' if it has uncommitted changes),
+  or None outside a git checkout."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   try:
-    ref = _read(os.path.join(head, "HEAD"))
-    return _read(os.path.join(head, ref[5:])) if ref.startswith("ref: ") else ref
-  except OSError:
+    rev = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    if rev.returncode != 0:
+      return None
+    dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, timeout=10).stdout.strip()
+  except (OSError, subprocess.SubprocessError):
     return None
+  return rev.stdout.strip() + ("+dirty" if dirty else "")

@@ -31,6 +31,9 @@ class RunCheckpoints:
 
   @staticmethod
   def _save(manager: ocp.CheckpointManager, epoch: int, state: TrainState, meta: dict) -> None:
+    if epoch in manager.all_steps():  # a resumed run redoing an epoch whose save already landed
+      manager.wait_until_finished()
+      manager.delete(epoch)
     manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
 
   @staticmethod

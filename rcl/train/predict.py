@@ -47,3 +47,22 @@ def predict(state: TrainState, split: Split, batch_size: int = 256, *,
         out[name] = np.zeros((len(split),) + value.shape[1:], value.dtype)
       out[name][index[keep]] = value[keep]
   return out
+
+
+def _attention(state: TrainState, batch: dict[str, jax.Array]) -> jax.Array:
+  out = state.apply_fn({"params": state.params, "batch_stats": state.batch_stats}, batch, train=False)
+  return out["attention"]
+
+
+_attention_jit = jax.jit(_attention)
+
+
+def attention_weights(state: TrainState, split: Split, batch_size: int = 256, *,
+                      bucket_lengths: Sequence[int] | None = None) -> list[np.ndarray]:
+  """Where an RNN looks: per sequence, float32[length] attention weights over its positions (sum 1)."""
+  out: list[np.ndarray | None] = [None] * len(split)
+  for batch, index, mask in _device_batches(split, batch_size, bucket_lengths, None):
+    weights = np.asarray(_attention_jit(state, batch))
+    for row in np.flatnonzero(mask > 0):
+      out[index[row]] = weights[row, : batch["length"][row]]
+  return out
