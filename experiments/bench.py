@@ -25,9 +25,13 @@ from rcl.train import steps
 from rcl.train.state import create_state
 
 _DATA_DIR = flags.DEFINE_string("data_dir", os.environ.get("RCL_DATA_DIR", "data"), "Directory holding nrc/.")
-_MODELS = flags.DEFINE_list("models", ["A", "E"], "Which of A (CNN) and E (RNN) to measure.")
+_MODELS = flags.DEFINE_list("models", ["A", "E", "P"],
+                            "What to measure: A (CNN), E (RNN), P (regularisation population vs sequential).")
 _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps per fixed-shape measurement.")
 _PADDED_STEPS = flags.DEFINE_integer("padded_steps", 5, "Timed RNN steps padded to 1000.")
+_POPULATION = flags.DEFINE_list("population_levels", ["0", "0.6", "1.2", "1.8"],
+                                "Levels of the vmapped population measured against sequential training (P).")
+_POP_FILTERS = flags.DEFINE_integer("population_filters", 64, "CNN filters for the population measurement.")
 _BUCKETS = (64, 128, 256, 512, 1000)
 
 
@@ -134,6 +138,46 @@ def bench_rnn(data, padded_steps):
   return out
 
 
+def bench_population(data, levels, filters, n_steps):
+  """One vmapped step over len(levels) CNNs against len(levels) single-model steps, same batches."""
+  from rcl.train.population import member_train_step, stack_states  # noqa: PLC0415
+  model = monikers.build(monikers.MONIKERS["A"], len(data.classes), monikers.Hyper(cnn_filters=filters))
+  train = data.splits["train"]
+  batch_list = [_device(b) for b, _ in zip(batches(train, 64, seed=0), range(n_steps))]
+  key = jax.random.key(1)
+  members = [create_state(model, batch_list[0], jax.random.key(i)) for i in range(len(levels))]
+  stacked = stack_states([m.replace(tx=members[0].tx) for m in members])
+  level_array = jax.numpy.asarray(levels, jax.numpy.float32)
+  keys = jax.numpy.stack([key] * len(levels))
+  pop_step = jax.jit(jax.vmap(member_train_step(model), in_axes=(0, 0, 0, None)))
+  single = [jax.jit(steps.train_step) for _ in levels]
+  singles = [model.clone(noise=lv, dropout=0.5 * lv) for lv in levels]
+  states = [m.replace(apply_fn=s.apply) for m, s in zip(members, singles)]
+  holder = {"pop": stacked, "seq": states}
+  jax.block_until_ready(pop_step(stacked, level_array, keys, batch_list[0]))
+  for i in range(len(levels)):
+    jax.block_until_ready(single[i](states[i], batch_list[0], key))
+
+  def run_pop(i):
+    holder["pop"], sums = pop_step(holder["pop"], level_array, keys, batch_list[i % len(batch_list)])
+    return sums
+
+  def run_seq(i):
+    out = []
+    for j in range(len(levels)):
+      holder["seq"][j], sums = single[j](holder["seq"][j], batch_list[i % len(batch_list)], key)
+      out.append(sums)
+    return out
+
+  pop_med, _, _ = _timed(run_pop, n_steps)
+  seq_med, _, _ = _timed(run_seq, n_steps)
+  _emit(model=f"A({filters} filters) x {len(levels)} levels", mode="train-population", batch=64,
+        seq_per_s=64 * len(levels) / pop_med, step_s_median=pop_med)
+  _emit(model=f"A({filters} filters) x {len(levels)} levels", mode="train-sequential", batch=64,
+        seq_per_s=64 * len(levels) / seq_med, step_s_median=seq_med)
+  print(f"population speed-up over sequential training of {len(levels)} levels: {seq_med / pop_med:.2f}x", flush=True)
+
+
 def main(argv):
   del argv
   nrc = os.path.join(_DATA_DIR.value, "nrc")
@@ -144,6 +188,8 @@ def main(argv):
     bench_cnn(data, _STEPS.value)
   if "E" in _MODELS.value:
     bench_rnn(data, _PADDED_STEPS.value)
+  if "P" in _MODELS.value:
+    bench_population(data, [float(v) for v in _POPULATION.value], _POP_FILTERS.value, max(_STEPS.value // 2, 3))
 
 
 if __name__ == "__main__":

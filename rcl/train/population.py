@@ -35,11 +35,13 @@ class PopulationResult:
   seconds: float
 
 
-def _stack(states: list[TrainState]) -> TrainState:
+def stack_states(states: list[TrainState]) -> TrainState:
+  """Stacks member states leaf by leaf into one state with a leading [members] axis."""
   return jax.tree.map(lambda *xs: jnp.stack(xs), *states)
 
 
-def _member_step(model: nn.Module):
+def member_train_step(model: nn.Module):
+  """train_step for one member whose level lambda is a (traced) argument: vmap it over members."""
   def step(state: TrainState, level: jax.Array, key: jax.Array, batch: dict) -> tuple[TrainState, dict]:
     member = model.clone(noise=level, dropout=0.5 * level)
     new, sums = steps.train_step(state.replace(apply_fn=member.apply), batch, key)
@@ -74,7 +76,7 @@ def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val:
   example.pop("index")
   init_keys, step_keys = zip(*(jax.random.split(jax.random.key(s)) for s in seeds))
   members = [create_state(model, example, k, config.learning_rate) for k in init_keys]
-  state = _stack([m.replace(tx=members[0].tx) for m in members])  # one optimiser object: equal tree metadata
+  state = stack_states([m.replace(tx=members[0].tx) for m in members])  # one optimiser object: equal tree metadata
   step_keys = jnp.stack(step_keys)
   level_array = jnp.asarray(levels, jnp.float32)
   identity = dict(identity or {}, levels=levels, seeds=seeds)
@@ -87,7 +89,7 @@ def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val:
       if meta.get("identity") != identity:
         raise ValueError(f"{checkpoint_dir} holds a different population ({meta.get('identity')}); use a new workdir")
       histories, done = meta["histories"], meta["epoch"]
-    train_fn = jax.jit(jax.vmap(_member_step(model), in_axes=(0, 0, 0, None)))
+    train_fn = jax.jit(jax.vmap(member_train_step(model), in_axes=(0, 0, 0, None)))
     eval_fn = jax.jit(jax.vmap(steps.eval_step, in_axes=(0, None)))
     start = time.perf_counter()
     for epoch in range(done, config.epochs):
