@@ -128,6 +128,11 @@ def _fit_config(config: ExperimentConfig, epochs: int, bucket_lengths) -> FitCon
                    selection=config.selection, seed=config.seed, bucket_lengths=bucket_lengths)
 
 
+def _fit_identity(fit_config: FitConfig) -> str:
+  """What a resumed run must share with its checkpoint: everything but the epoch count (runs may be extended)."""
+  return repr(dataclasses.replace(fit_config, epochs=1, checkpoint_every=1))
+
+
 def _evaluate(entry: dict, probs: dict[str, np.ndarray], labels: dict[str, np.ndarray], classes: list[str]) -> None:
   for name in ("val", "test"):
     y_pred = probs[name].argmax(-1)
@@ -172,7 +177,7 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
   buckets = _bucket_lengths(config, moniker.arch)
   fit_config = _fit_config(config, config.rnn_epochs if moniker.arch == "rnn" else config.cnn_epochs, buckets)
   identity = {"moniker": moniker.name, "model": repr(model), "classes": data.classes,
-              "split": _split_fingerprint(data), "fit": repr(fit_config)}
+              "split": _split_fingerprint(data), "fit": _fit_identity(fit_config)}
   method = monikers.describe(moniker, config.hyper)
   log(f"[{moniker.name}] {method}: {fit_config.epochs} epochs, train {len(data.splits['train'])}, "
       f"val {len(data.splits['val'])}")
@@ -198,7 +203,7 @@ def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, comp
                     dropout=config.hyper.dropout)
   fit_config = _fit_config(config, config.collab_epochs, None)
   identity = {"collab": spec, "model": repr(model), "classes": data.classes, "split": _split_fingerprint(data),
-              "fit": repr(fit_config), "inputs": tables["train"].features.shape[1]}
+              "fit": _fit_identity(fit_config), "inputs": tables["train"].features.shape[1]}
   log(f"[{spec}] collaborative MLP on {tables['train'].features.shape[1]} features, {fit_config.epochs} epochs")
   result, entry, _ = _train(config, spec, model, tables["train"], tables["val"], fit_config, identity,
                             on_epoch=on_epoch)
