@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from rcl.models import monikers
 from rcl.report import paper
 
 _HEAD = "| Moniker | Method | Specificity | Precision | Recall | F1-score | Accuracy | Source |\n|---|---|---|---|---|---|---|---|\n"
@@ -17,19 +18,19 @@ def _row(name: str, method: str, metrics: dict | None, source: str) -> str:
 def table1(results: dict) -> str:
   """Test-set metrics of each trained component, with the paper's Table 1 figure under it."""
   out = _HEAD
-  paper_table = paper.TABLE1 if results["dataset"] == "Test13" else paper.TABLE4
+  paper_table = {"Test13": paper.TABLE1, "Test88": paper.TABLE4}.get(results["dataset"], {})
   for name, entry in results["models"].items():
     out += _row(name, entry["method"], entry["test"], "measured here, test set")
     figure = paper.paper_figure(paper_table, name)
     if figure is not None:
-      out += _row(name, entry["method"], figure, f"*paper, {results['dataset']}*")
+      out += _row(name, monikers.MONIKERS[name].method, figure, f"*paper, {results['dataset']}*")
   return out
 
 
 def table2(results: dict) -> str:
   """Collaborative models on the test set, with the paper's Table 2 (Test13) or Table 4 (Test88) figure."""
   out = _HEAD.replace("| Moniker | Method |", "| Combined layers | Method |")
-  paper_table = paper.TABLE2 if results["dataset"] == "Test13" else paper.TABLE4
+  paper_table = {"Test13": paper.TABLE2, "Test88": paper.TABLE4}.get(results["dataset"], {})
   for name, entry in results["collaborative"].items():
     out += _row(name, entry["method"], entry["test"], "measured here, test set")
     figure = paper.paper_figure(paper_table, name)
@@ -104,7 +105,8 @@ def report(config, results: dict, summary: dict, command: str) -> str:
       "Figures of other methods come from their publications as quoted by the paper; they were obtained "
       "under their authors' protocols, not re-run here. Ours are measured under the protocol above.",
       "",
-      literature_table(results),
+      literature_table(results) if results["dataset"] in ("Test13", "Test88") else
+      f"(the paper reports no figures for data set {results['dataset']!r})\n",
       "## Validation set (selected epoch)",
       "",
       validation_table(results),
