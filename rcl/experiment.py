@@ -229,12 +229,6 @@ def add_structures(config: ExperimentConfig, data: DataSet, *, log: Log, on_fold
   return stats
 
 
-def _sweep_logs(logs: list[dict]) -> dict:
-  """Collapses per-level logs to one progress line: the best member's figures."""
-  best = max(logs, key=lambda entry: entry["val_accuracy"])
-  return dict(best)
-
-
 def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = lambda s: None,
                    on_epoch: EpochLog | None = None, on_fold: FoldLog | None = None) -> dict:
   """Runs the configured experiment and writes config.json, vocabulary.json, data_summary.json,
@@ -297,7 +291,7 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
         data, moniker, config.hyper, config.sweep_levels,
         _fit_config(config, config.sweep_epochs, _bucket_lengths(config, moniker.arch)),
         os.path.join(config.workdir, "sweep"), burn_in=config.burn_in,
-        on_epoch=(lambda e, n, logs: on_epoch(f"sweep {moniker.name}", e, n, _sweep_logs(logs))) if on_epoch else None)
+        on_epoch=(lambda e, n, logs: on_epoch(f"sweep {moniker.name}", e, n, max(logs, key=lambda x: x["val_accuracy"]))) if on_epoch else None)
     log(f"sweep: peak validation accuracy at lambda {results['sweep']['peak_val_accuracy_level']}, coefficient "
         f"stops rising at lambda {results['sweep']['coefficient_plateau_level']}")
     _write_json(os.path.join(config.workdir, "results.json"), results)

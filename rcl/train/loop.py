@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh
 
-from rcl.data.batching import batches, plan_batches
+from rcl.data.batching import batches
 from rcl.data.dataset import Split
 from rcl.train import sharding, steps
 from rcl.train.checkpoint import RunCheckpoints
@@ -160,8 +160,3 @@ def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
     if ckpt is not None:
       ckpt.close()
   return FitResult(selected, history, selected_epoch, config.selection, config.epochs - done, done, seconds)
-
-
-def count_batches(split: Split, config: FitConfig) -> int:
-  """Training steps per epoch under `config` (for progress estimates)."""
-  return len(plan_batches(split, config.batch_size, seed=config.seed, bucket_lengths=config.bucket_lengths))
