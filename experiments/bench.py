@@ -20,8 +20,9 @@ from absl import app, flags
 
 from rcl.data.batching import batches, plan_batches
 from rcl.data.dataset import load_dataset
+from rcl.experiment import ExperimentConfig
 from rcl.models import monikers
-from rcl.train import steps
+from rcl.train import sharding, steps
 from rcl.train.state import create_state
 
 _DATA_DIR = flags.DEFINE_string("data_dir", os.environ.get("RCL_DATA_DIR", "data"), "Directory holding nrc/.")
@@ -31,8 +32,10 @@ _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps per fixed-shape measurem
 _PADDED_STEPS = flags.DEFINE_integer("padded_steps", 5, "Timed RNN steps padded to 1000.")
 _POPULATION = flags.DEFINE_list("population_levels", ["0", "0.6", "1.2", "1.8"],
                                 "Levels of the vmapped population measured against sequential training (P).")
+_CPU_DEVICES = flags.DEFINE_integer("cpu_devices", os.cpu_count(),
+                                    "Host devices on a CPU (one per core) for the data-parallel RNN measurement.")
 _POP_FILTERS = flags.DEFINE_integer("population_filters", 64, "CNN filters for the population measurement.")
-_BUCKETS = (64, 128, 256, 512, 1000)
+_BUCKETS = ExperimentConfig.rnn_buckets
 
 
 def _peak_memory_mb() -> float:
@@ -95,46 +98,47 @@ def bench_cnn(data, n_steps):
   return out
 
 
+def _rnn_epoch(state, train, step, place, bucket_lengths, max_batches=None):
+  """Compiles every shape, then times one epoch (or its first `max_batches`, extrapolated)."""
+  plan = plan_batches(train, 64, seed=0, bucket_lengths=bucket_lengths)
+  epoch = [place(b) for b, _ in zip(batches(train, 64, seed=0, bucket_lengths=bucket_lengths),
+                                    range(max_batches or len(plan)))]
+  key = jax.random.key(1)
+  t0 = time.perf_counter()
+  for length in sorted({b["seq"].shape[1] for b in epoch}):  # compile each shape outside the timing
+    jax.block_until_ready(step(state, next(b for b in epoch if b["seq"].shape[1] == length), key))
+  compile_s = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  for b in epoch:
+    state, sums = step(state, b, key)
+  jax.block_until_ready(sums)
+  return (time.perf_counter() - t0) * len(plan) / len(epoch), compile_s, len(plan)
+
+
 def bench_rnn(data, padded_steps):
+  """RNN E epochs over Test13 at batch 64: bucketed and padded to 1000, on one device and on all."""
   model = monikers.build(monikers.MONIKERS["E"], len(data.classes))
   train = data.splits["train"]
-  key = jax.random.key(1)
-  plan_len = len(plan_batches(train, 64, seed=0, bucket_lengths=_BUCKETS))
-  epoch_batches = [_device(b) for b in batches(train, 64, seed=0, bucket_lengths=_BUCKETS)]
-  state = create_state(model, epoch_batches[0], jax.random.key(0))
-  train_step = jax.jit(steps.train_step)
-  shapes = sorted({b["seq"].shape[1] for b in epoch_batches})
-  t0 = time.perf_counter()
-  for length in shapes:  # compile every bucket once, outside the timed epoch
-    example = next(b for b in epoch_batches if b["seq"].shape[1] == length)
-    jax.block_until_ready(train_step(state, example, key))
-  compile_s = time.perf_counter() - t0
-  t0 = time.perf_counter()
-  s = state
-  for b in epoch_batches:
-    s, sums = train_step(s, b, key)
-  jax.block_until_ready(sums)
-  epoch_s = time.perf_counter() - t0
-  out = [_emit(model="E", mode="train", padding="buckets " + ",".join(map(str, shapes)), batch=64,
-               seq_per_s=len(train) / epoch_s, epoch_s=epoch_s, batches=plan_len, compile_s=compile_s,
-               peak_mem_mb=_peak_memory_mb())]
-  padded = [_device(b) for b, _ in zip(batches(train, 64, seed=0), range(padded_steps))]
-  t0 = time.perf_counter()
-  jax.block_until_ready(train_step(state, padded[0], key))
-  compile_s = time.perf_counter() - t0
-  holder = [state]
-
-  def run(i):
-    holder[0], sums = train_step(holder[0], padded[i % len(padded)], key)
-    return sums
-
-  med, lo, hi = _timed(run, padded_steps)
-  n_padded_batches = len(plan_batches(train, 64, seed=0))
-  out.append(_emit(model="E", mode="train", padding="1000", batch=64, seq_per_s=64 / med, step_s_median=med,
-                   epoch_s_extrapolated=med * n_padded_batches, compile_s=compile_s,
-                   peak_mem_mb=_peak_memory_mb()))
-  print(f"RNN E bucketing speed-up over padding to 1000: {med * n_padded_batches / epoch_s:.1f}x "
-        f"(epoch {epoch_s:.1f} s vs {med * n_padded_batches:.1f} s, {len(train)} sequences)", flush=True)
+  state = create_state(model, _device(next(batches(train, 64))), jax.random.key(0))
+  setups = [("1 device", jax.jit(steps.train_step), _device, state)]
+  if len(jax.devices()) > 1:
+    mesh = sharding.data_mesh()
+    setups.append((f"{len(jax.devices())} devices, data parallel",
+                   jax.jit(sharding.data_parallel(steps.train_step, mesh, extra_args=1)),
+                   lambda b: sharding.shard_batch({k: v for k, v in b.items() if k != "index"}, mesh),
+                   sharding.replicate(state, mesh)))
+  out = []
+  for name, step, place, start in setups:
+    epoch_s, compile_s, n_batches = _rnn_epoch(start, train, step, place, _BUCKETS)
+    out.append(_emit(model="E", mode="train", devices=name, padding="buckets " + ",".join(map(str, _BUCKETS)),
+                     batch=64, seq_per_s=len(train) / epoch_s, epoch_s=epoch_s, batches=n_batches,
+                     compile_s=compile_s, peak_mem_mb=_peak_memory_mb()))
+    padded_s, compile_s, n_padded = _rnn_epoch(start, train, step, place, None, padded_steps)
+    out.append(_emit(model="E", mode="train", devices=name, padding="1000", batch=64,
+                     seq_per_s=len(train) / padded_s, epoch_s_extrapolated=padded_s, batches=n_padded,
+                     compile_s=compile_s, peak_mem_mb=_peak_memory_mb()))
+    print(f"RNN E epoch over {len(train)} sequences, {name}: {epoch_s:.1f} s bucketed vs {padded_s:.1f} s "
+          f"padded to 1000 ({padded_s / epoch_s:.1f}x)", flush=True)
   return out
 
 
@@ -180,6 +184,7 @@ def bench_population(data, levels, filters, n_steps):
 
 def main(argv):
   del argv
+  sharding.request_cpu_devices(_CPU_DEVICES.value)
   nrc = os.path.join(_DATA_DIR.value, "nrc")
   data = load_dataset([os.path.join(nrc, "dataset_Rfam_6320_13classes.fasta"),
                        os.path.join(nrc, "dataset_Rfam_validated_2600_13classes.fasta")], seed=0)

@@ -12,6 +12,7 @@ from absl import app, flags, logging
 
 from rcl.experiment import ExperimentConfig, run_experiment, run_seeds
 from rcl.models.monikers import Hyper
+from rcl.train import sharding
 
 _DATA_DIR = flags.DEFINE_string("data_dir", os.environ.get("RCL_DATA_DIR", "data"),
                                 "Directory the FASTA paths are relative to (default: $RCL_DATA_DIR, else data/).")
@@ -51,6 +52,8 @@ _CCA_TRIALS = flags.DEFINE_integer("cca_trials", 0, "Monte Carlo trials per rho 
 _CCA_RHOS = flags.DEFINE_integer("cca_rhos", 21, "Points of the rho grid in [0, 1].")
 _SEEDS = flags.DEFINE_list("seeds", [], "Repeat the whole pipeline per seed and report mean +- sd (overrides --seed).")
 _PARALLEL = flags.DEFINE_bool("data_parallel", False, "Split batches over all local devices.")
+_CPU_DEVICES = flags.DEFINE_integer("cpu_devices", 0, "On a CPU, run as this many host devices (one per core) so "
+                                    "that --data_parallel uses every core; 0 leaves JAX's default (one).")
 
 
 def _resolve(paths):
@@ -84,6 +87,8 @@ def _fold_progress():
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
+  if _CPU_DEVICES.value:
+    sharding.request_cpu_devices(_CPU_DEVICES.value)  # before JAX starts a backend
   config = ExperimentConfig(
       workdir=_WORKDIR.value, files=_resolve(_FILES.value), train_files=_resolve(_TRAIN.value),
       val_files=_resolve(_VAL.value), test_files=_resolve(_TEST.value), dataset=_DATASET.value,

@@ -82,7 +82,7 @@ class ExperimentConfig:
   learning_rate: float = 1e-3
   checkpoint_every: int = 1
   selection: str = "best_val_accuracy"
-  rnn_buckets: Sequence[int] = (64, 128, 256, 512, 1000)
+  rnn_buckets: Sequence[int] = (48, 64, 80, 96, 112, 128, 144, 160, 192, 224, 256, 320, 384, 512, 768, 1000)
   on_conflict: str = "drop"
   data_parallel: bool = False
   structure_cache: str | None = None

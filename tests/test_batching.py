@@ -41,3 +41,8 @@ def test_buckets_cover_once_with_few_shapes():
   # Fewer padded positions than padding everything to 300.
   assert sum(b["seq"].size for b in out) < 0.75 * len(out) * 32 * 300
   assert len(plan_batches(split, 32, seed=1, bucket_lengths=buckets)) == len(out)
+  # Leftovers move up a bucket: one short batch at most, in the longest bucket, and no more batches
+  # than the rows need.
+  short = [b for b in out if b["mask"].sum() < 32]
+  assert len(short) <= 1 and all(b["seq"].shape[1] == 300 for b in short)
+  assert len(out) == -(-500 // 32)

@@ -1,9 +1,11 @@
 """Seeded, deterministic batches of fixed shape, optionally bucketed by sequence length.
 
 Every batch has exactly `batch_size` rows so the jitted step compiles once per (bucket) length. A
-short final batch is filled with repeats of that batch's bucket (mask 0): they count in no loss or
-metric. With bucketing, sequences are grouped by the smallest bucket length that holds them, batches
-are formed within buckets and the batch order is shuffled, so every sequence is seen once per epoch.
+short final batch is filled with repeats (mask 0): they count in no loss or metric. With bucketing,
+sequences are grouped by the smallest bucket length that holds them and batches are formed within
+buckets, shortest bucket first; the rows left over from a bucket's last, incomplete batch move up
+into the next bucket (they fit its longer padding), so only the longest bucket can end in a short
+batch. The batch order is then shuffled; every sequence is seen once per epoch.
 """
 
 from __future__ import annotations
@@ -71,8 +73,11 @@ def plan_batches(split: Split, batch_size: int, *, seed: int | None = None, epoc
   edges = sorted(bucket_lengths)
   which = bucket_of(split.lengths[order], edges)
   plan = []
+  left = order[:0]
   for b, length in enumerate(edges):
-    members = order[which == b]
+    members = np.concatenate([left, order[which == b]])
+    full = len(members) if b == len(edges) - 1 else len(members) // batch_size * batch_size
+    members, left = members[:full], members[full:]
     plan.extend((rows, valid, min(length, split.seq.shape[1])) for rows, valid in _chunks(members, batch_size))
   if rng is not None:
     plan = [plan[i] for i in rng.permutation(len(plan))]

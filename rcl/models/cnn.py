@@ -21,6 +21,8 @@ class CNN(nn.Module):
     noise: Gaussian noise standard deviation sigma (paper: 1.0 = regularisation level lambda).
     dropout: dropout rate (paper: 0.5 = lambda x 50%).
     input_kind: "seq", "sec" or "seq+sec".
+    batch_axis: the shard_map axis a data-parallel batch is split over: BatchNorm then averages its
+      statistics over the whole batch, not one shard (set by `fit` when it is given a mesh).
   """
   num_classes: int
   filters: int = 256
@@ -30,6 +32,7 @@ class CNN(nn.Module):
   noise: float = 1.0
   dropout: float = 0.5
   input_kind: str = "seq"
+  batch_axis: str | None = None
 
   @nn.compact
   def __call__(self, batch: dict[str, jax.Array], train: bool) -> dict[str, jax.Array]:
@@ -46,7 +49,7 @@ class CNN(nn.Module):
     for _ in range(self.blocks):
       x = nn.Conv(self.filters, (self.kernel_size,), padding="SAME")(x)
       x = nn.relu(x)
-      x = nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3)(x)
+      x = nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3, axis_name=self.batch_axis)(x)
       x = nn.max_pool(x, (2,), strides=(2,))  # [b, L / 2, filters]
       x = regularised(self.noise, self.dropout, not train)(x)
     x = x.reshape(x.shape[0], -1)  # [b, L / 2^blocks * filters]

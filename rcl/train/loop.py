@@ -97,6 +97,8 @@ def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
   if mesh is not None:
     sharding.check_batch_size(config.batch_size, mesh)
     state = sharding.replicate(state, mesh)
+    if hasattr(model, "batch_axis"):  # BatchNorm statistics over the whole batch, not one shard
+      state = state.replace(apply_fn=model.clone(batch_axis=sharding.AXIS).apply)
   history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
   best: dict | None = None
   best_state = state
@@ -113,7 +115,8 @@ def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
         history, best, done = meta["history"], meta["best"], meta["epoch"]
         if mesh is not None:
           state = sharding.replicate(state, mesh)
-    train_fn = jax.jit(steps.train_step, donate_argnums=() if jax.default_backend() == "cpu" else (0,))
+    step_fn = steps.train_step if mesh is None else sharding.data_parallel(steps.train_step, mesh, extra_args=1)
+    train_fn = jax.jit(step_fn, donate_argnums=() if jax.default_backend() == "cpu" else (0,))
     start = time.perf_counter()
     for epoch in range(done, config.epochs):
       t0 = time.perf_counter()

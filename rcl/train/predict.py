@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -17,6 +18,11 @@ _eval = jax.jit(steps.eval_step)
 _predict = jax.jit(steps.predict_step)
 
 
+@functools.cache
+def _sharded(step, mesh: Mesh, sharded_out: bool):
+  return jax.jit(sharding.data_parallel(step, mesh, sharded_out=sharded_out))
+
+
 def _device_batches(split: Split, batch_size: int, bucket_lengths, mesh: Mesh | None):
   for batch in batches(split, batch_size, bucket_lengths=bucket_lengths):
     index, mask = batch.pop("index"), batch["mask"]
@@ -27,8 +33,9 @@ def evaluate(state: TrainState, split: Split, batch_size: int = 256, *,
              bucket_lengths: Sequence[int] | None = None, mesh: Mesh | None = None) -> dict[str, float]:
   """Mean loss and accuracy of the deterministic model over `split`."""
   total = None
+  eval_fn = _eval if mesh is None else _sharded(steps.eval_step, mesh, False)
   for batch, _, _ in _device_batches(split, batch_size, bucket_lengths, mesh):
-    sums = _eval(state, batch)
+    sums = eval_fn(state, batch)
     total = sums if total is None else jax.tree.map(lambda a, b: a + b, total, sums)
   total = jax.device_get(total)
   count = max(float(total["count"]), 1.0)
@@ -39,8 +46,9 @@ def predict(state: TrainState, split: Split, batch_size: int = 256, *,
             bucket_lengths: Sequence[int] | None = None, mesh: Mesh | None = None) -> dict[str, np.ndarray]:
   """Per-sequence outputs in split order: 'probs' float32[n, classes] (O) and 'ld' float32[n, d] (LD)."""
   out: dict[str, np.ndarray] = {}
+  predict_fn = _predict if mesh is None else _sharded(steps.predict_step, mesh, True)
   for batch, index, mask in _device_batches(split, batch_size, bucket_lengths, mesh):
-    result = jax.device_get(_predict(state, batch))
+    result = jax.device_get(predict_fn(state, batch))
     keep = mask > 0
     for name, value in result.items():
       if name not in out:

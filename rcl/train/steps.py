@@ -1,4 +1,9 @@
-"""Pure train, evaluation and prediction steps (jitted by the caller's loop)."""
+"""Pure train, evaluation and prediction steps (jitted by the caller's loop).
+
+With `axis_name`, a step runs on one shard of the batch inside `jax.shard_map` (see
+`rcl.train.sharding.data_parallel`): sums, the loss normaliser and the gradients are summed over the
+named axis, and each shard draws its own noise and dropout.
+"""
 
 import jax
 import jax.numpy as jnp
@@ -19,7 +24,12 @@ def _sums(logits: jax.Array, batch: dict[str, jax.Array]) -> dict[str, jax.Array
   return {"loss": jnp.sum(loss * mask), "correct": jnp.sum(correct * mask), "count": jnp.sum(mask)}
 
 
-def train_step(state: TrainState, batch: dict[str, jax.Array], key: jax.Array) -> tuple[TrainState, dict]:
+def _psum(tree, axis_name: str | None):
+  return tree if axis_name is None else jax.lax.psum(tree, axis_name)
+
+
+def train_step(state: TrainState, batch: dict[str, jax.Array], key: jax.Array,
+               axis_name: str | None = None) -> tuple[TrainState, dict]:
   """One Adam step on the masked mean categorical cross-entropy.
 
   Args:
@@ -27,31 +37,38 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], key: jax.Array) -
     batch: 'seq'/'sec' uint8[b, L], 'length' int32[b], 'label' int32[b], 'mask' float32[b].
     key: the run's base key; this step's noise and dropout keys are folded from it and `state.step`,
       so a resumed run draws exactly the keys an uninterrupted one would.
+    axis_name: the shard_map axis the batch is split over, or None on one device.
 
   Returns:
-    The new state and masked sums {'loss', 'correct', 'count'} for this batch.
+    The new state and masked sums {'loss', 'correct', 'count'} for this (whole) batch.
   """
-  noise_key, dropout_key = jax.random.split(jax.random.fold_in(key, state.step))
+  key = jax.random.fold_in(key, state.step)
+  if axis_name is not None:
+    key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+  noise_key, dropout_key = jax.random.split(key)
+  count = _psum(jnp.sum(batch["mask"]), axis_name)
 
   def loss_fn(params):
     out, updates = state.apply_fn(_variables(state, params), batch, train=True,
                                   rngs={"noise": noise_key, "dropout": dropout_key},
                                   mutable=["batch_stats"])
     sums = _sums(out["logits"], batch)
-    return sums["loss"] / jnp.maximum(sums["count"], 1.0), (sums, updates)
+    return sums["loss"] / jnp.maximum(count, 1.0), (sums, updates)
 
   grads, (sums, updates) = jax.grad(loss_fn, has_aux=True)(state.params)
+  grads, sums = _psum((grads, sums), axis_name)
   state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", state.batch_stats))
   return state, sums
 
 
-def eval_step(state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+def eval_step(state: TrainState, batch: dict[str, jax.Array], axis_name: str | None = None) -> dict[str, jax.Array]:
   """Deterministic (no noise, no dropout) masked sums {'loss', 'correct', 'count'}."""
   out = state.apply_fn(_variables(state, state.params), batch, train=False)
-  return _sums(out["logits"], batch)
+  return _psum(_sums(out["logits"], batch), axis_name)
 
 
-def predict_step(state: TrainState, batch: dict[str, jax.Array]) -> dict[str, jax.Array]:
+def predict_step(state: TrainState, batch: dict[str, jax.Array], axis_name: str | None = None) -> dict[str, jax.Array]:
   """Deterministic outputs: 'probs' float32[b, classes] (O features) and 'ld' float32[b, d]."""
+  del axis_name  # per-sequence outputs: nothing to reduce over shards
   out = state.apply_fn(_variables(state, state.params), batch, train=False)
   return {"probs": jax.nn.softmax(out["logits"], -1), "ld": out["ld"]}
