@@ -73,8 +73,7 @@ def _setups(model, state):
   setups = [("1 device", jax.jit(steps.train_step), _device, state)]
   if len(jax.devices()) > 1:
     mesh = sharding.data_mesh()
-    if hasattr(model, "batch_axis"):
-      state = state.replace(apply_fn=model.clone(batch_axis=sharding.AXIS).apply)
+    state = state.replace(apply_fn=sharding.sharded_model(model).apply)
     setups.append((f"{len(jax.devices())} devices, data parallel",
                    jax.jit(sharding.data_parallel(steps.train_step, mesh, extra_args=1)),
                    lambda b: sharding.shard_batch({k: v for k, v in b.items() if k != "index"}, mesh),

@@ -96,9 +96,7 @@ def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
   state = create_state(model, example, init_key, config.learning_rate)
   if mesh is not None:
     sharding.check_batch_size(config.batch_size, mesh)
-    state = sharding.replicate(state, mesh)
-    if hasattr(model, "batch_axis"):  # BatchNorm statistics over the whole batch, not one shard
-      state = state.replace(apply_fn=model.clone(batch_axis=sharding.AXIS).apply)
+    state = sharding.replicate(state, mesh).replace(apply_fn=sharding.sharded_model(model).apply)
   history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
   best: dict | None = None
   best_state = state

@@ -39,6 +39,12 @@ def replicate(tree, mesh: Mesh):
   return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
+def sharded_model(model):
+  """The model as data-parallel steps must apply it: a module with a `batch_axis` attribute (BatchNorm)
+  averages its batch statistics over the 'data' axis, i.e. over the whole batch, not one shard."""
+  return model.clone(batch_axis=AXIS) if hasattr(model, "batch_axis") else model
+
+
 def data_parallel(step: Callable, mesh: Mesh, *, extra_args: int = 0, sharded_out: bool = False) -> Callable:
   """Wraps `step(state, batch, *extra, axis_name=...)` to run per device on batch shards.
 
