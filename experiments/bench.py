@@ -36,6 +36,8 @@ _POPULATION = flags.DEFINE_list("population_levels", ["0", "0.6", "1.2", "1.8"],
                                 "Levels of the vmapped population measured against sequential training (P).")
 _CPU_DEVICES = flags.DEFINE_integer("cpu_devices", os.cpu_count(),
                                     "Host devices on a CPU (one per core) for the data-parallel RNN measurement.")
+_RNN_HIDDEN = flags.DEFINE_integer("rnn_hidden", 64, "GRU units per direction of RNN E (64: the Keras reference's "
+                                  "width; the flagfiles train 128).")
 _POP_FILTERS = flags.DEFINE_integer("population_filters", 64, "CNN filters for the population measurement.")
 _BUCKETS = ExperimentConfig.rnn_buckets
 
@@ -131,23 +133,24 @@ def _rnn_epoch(state, train, step, place, bucket_lengths, max_batches=None):
   return (time.perf_counter() - t0) * len(plan) / len(epoch), compile_s, len(plan)
 
 
-def bench_rnn(data, padded_steps):
+def bench_rnn(data, padded_steps, hidden):
   """RNN E epochs over Test13 at batch 64: bucketed and padded to 1000, on one device and on all."""
-  model = monikers.build(monikers.MONIKERS["E"], len(data.classes))
+  model = monikers.build(monikers.MONIKERS["E"], len(data.classes), monikers.Hyper(rnn_hidden=hidden))
   train = data.splits["train"]
   state = create_state(model, _device(next(batches(train, 64))), jax.random.key(0))
   out = []
   for name, step, place, start in _setups(model, state):
     epoch_s, compile_s, n_batches = _rnn_epoch(start, train, step, place, _BUCKETS)
-    out.append(_emit(model="E", mode="train", devices=name, padding="buckets " + ",".join(map(str, _BUCKETS)),
-                     batch=64, seq_per_s=len(train) / epoch_s, epoch_s=epoch_s, batches=n_batches,
+    out.append(_emit(model="E", hidden=hidden, mode="train", devices=name,
+                     padding="buckets " + ",".join(map(str, _BUCKETS)), batch=64, seq_per_s=len(train) / epoch_s,
+                     epoch_s=epoch_s, batches=n_batches,
                      compile_s=compile_s, peak_mem_mb=_peak_memory_mb()))
     padded_s, compile_s, n_padded = _rnn_epoch(start, train, step, place, None, padded_steps)
-    out.append(_emit(model="E", mode="train", devices=name, padding="1000", batch=64,
+    out.append(_emit(model="E", hidden=hidden, mode="train", devices=name, padding="1000", batch=64,
                      seq_per_s=len(train) / padded_s, epoch_s_extrapolated=padded_s, batches=n_padded,
                      compile_s=compile_s, peak_mem_mb=_peak_memory_mb()))
-    print(f"RNN E epoch over {len(train)} sequences, {name}: {epoch_s:.1f} s bucketed vs {padded_s:.1f} s "
-          f"padded to 1000 ({padded_s / epoch_s:.1f}x)", flush=True)
+    print(f"RNN E ({hidden} units) epoch over {len(train)} sequences, {name}: {epoch_s:.1f} s bucketed vs "
+          f"{padded_s:.1f} s padded to 1000 ({padded_s / epoch_s:.1f}x)", flush=True)
   return out
 
 
@@ -201,7 +204,7 @@ def main(argv):
   if "A" in _MODELS.value:
     bench_cnn(data, _STEPS.value)
   if "E" in _MODELS.value:
-    bench_rnn(data, _PADDED_STEPS.value)
+    bench_rnn(data, _PADDED_STEPS.value, _RNN_HIDDEN.value)
   if "P" in _MODELS.value:
     bench_population(data, [float(v) for v in _POPULATION.value], _POP_FILTERS.value, max(_STEPS.value // 2, 3))
 

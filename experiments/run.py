@@ -34,6 +34,9 @@ _RNN_DENSE = flags.DEFINE_list("rnn_dense", ["128", "64", "32"], "RNN dense widt
 _CNN_EPOCHS = flags.DEFINE_integer("cnn_epochs", 500, "CNN training epochs (paper: 500).")
 _RNN_EPOCHS = flags.DEFINE_integer("rnn_epochs", 220, "RNN training epochs (paper: 220).")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Training batch size.")
+_BUCKETS = flags.DEFINE_list("rnn_buckets", [str(b) for b in ExperimentConfig.rnn_buckets],
+                              "Padded lengths of the RNN's length buckets (lengths above max_len are dropped; "
+                              "empty: pad every batch to max_len, the paper's way).")
 _LR = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (paper: Keras default).")
 _CKPT = flags.DEFINE_integer("checkpoint_every", 1, "Epochs between resumable checkpoints.")
 _SELECT = flags.DEFINE_enum("selection", "best_val_accuracy", ["best_val_accuracy", "last"], "Model selection rule.")
@@ -97,6 +100,7 @@ def main(argv):
                   cnn_dense=tuple(map(int, _CNN_DENSE.value)), rnn_hidden=_HIDDEN.value,
                   rnn_dense=tuple(map(int, _RNN_DENSE.value))),
       cnn_epochs=_CNN_EPOCHS.value, rnn_epochs=_RNN_EPOCHS.value, batch_size=_BATCH.value,
+      rnn_buckets=tuple(int(b) for b in _BUCKETS.value),
       learning_rate=_LR.value, checkpoint_every=_CKPT.value, selection=_SELECT.value,
       data_parallel=_PARALLEL.value, structure_cache=_CACHE.value, fold_workers=_FOLD_WORKERS.value,
       collab=tuple(_COLLAB.value), collab_epochs=_COLLAB_EPOCHS.value, burn_in=_BURN_IN.value,
