@@ -1,0 +1,54 @@
+"""Every shipped flagfile parses with the entry point's flags and says what its comments promise."""
+
+import glob
+import os
+
+import pytest
+from absl import flags
+
+from experiments import run  # noqa: F401  (defines the flags)
+from rcl.collab import combine
+from rcl.models import monikers
+from rcl.report import paper
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLAGFILES = sorted(glob.glob(os.path.join(REPO, "experiments", "*.flags")))
+
+
+def _parse(name, monkeypatch):
+  monkeypatch.chdir(REPO)  # nested --flagfile paths are relative to the repository root
+  values = flags.FLAGS
+  values.unparse_flags()
+  values(["run", f"--flagfile=experiments/{name}"])
+  return values
+
+
+def test_flagfiles_exist():
+  names = {os.path.basename(p) for p in FLAGFILES}
+  assert {"test13.flags", "test13_small.flags", "test88.flags", "test88_small.flags"} <= names
+
+
+@pytest.mark.parametrize("path", FLAGFILES, ids=os.path.basename)
+def test_flagfile_parses_to_known_models(path, monkeypatch):
+  values = _parse(os.path.basename(path), monkeypatch)
+  assert set(values.models) <= set(monikers.MONIKERS)
+  for spec in values.collab:
+    assert {m for _, m in combine.parse(spec)} <= set(values.models), spec
+  assert values.rnn_hidden == 128  # the width every profile trains (BUILD.md, "RNN width")
+
+
+def test_paper_scale_test13(monkeypatch):
+  values = _parse("test13.flags", monkeypatch)
+  assert sorted(values.models) == list("ABCDEFG")
+  assert sorted(values.collab) == sorted(paper.TABLE2)
+  assert (values.cnn_epochs, values.rnn_epochs, values.reg_level, values.max_len) == (500, 220, 1.0, 1000)
+  assert values.cca_trials == 1000 and values.sweep_model == "A"
+
+
+def test_seeds_profile_inherits_small_profile(monkeypatch):
+  small = _parse("test13_small.flags", monkeypatch)
+  small = (list(small.files), small.cnn_filters, small.rnn_hidden, small.workdir)
+  seeds = _parse("test13_seeds_small.flags", monkeypatch)
+  assert list(seeds.seeds) == ["0", "1", "2"]
+  assert (list(seeds.files), seeds.cnn_filters, seeds.rnn_hidden) == small[:3]
+  assert seeds.workdir != small[3]
