@@ -35,8 +35,10 @@ _CNN_EPOCHS = flags.DEFINE_integer("cnn_epochs", 500, "CNN training epochs (pape
 _RNN_EPOCHS = flags.DEFINE_integer("rnn_epochs", 220, "RNN training epochs (paper: 220).")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Training batch size.")
 _BUCKETS = flags.DEFINE_list("rnn_buckets", [str(b) for b in ExperimentConfig.rnn_buckets],
-                              "Padded lengths of the RNN's length buckets (lengths above max_len are dropped; "
-                              "empty: pad every batch to max_len, the paper's way).")
+                              "Padded lengths of the RNN's length buckets (those above --max_len are dropped and "
+                              "--max_len added; empty: pad every batch to --max_len, the paper's way).")
+flags.register_validator("rnn_buckets", lambda v: all(b.isdigit() and int(b) > 0 for b in v),
+                         "--rnn_buckets takes positive integers separated by commas")
 _LR = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (paper: Keras default).")
 _CKPT = flags.DEFINE_integer("checkpoint_every", 1, "Epochs between resumable checkpoints.")
 _SELECT = flags.DEFINE_enum("selection", "best_val_accuracy", ["best_val_accuracy", "last"], "Model selection rule.")
