@@ -109,6 +109,16 @@ def _split_fingerprint(data: DataSet) -> str:
   return h.hexdigest()[:16]
 
 
+def _inputs_fingerprint(tables: dict) -> str:
+  """Identifies the exact feature tables a collaborative MLP learns from (all splits, bit for bit)."""
+  h = hashlib.sha256()
+  for name in SPLITS:
+    h.update(name.encode())
+    h.update(np.ascontiguousarray(tables[name].features).tobytes())
+    h.update(np.ascontiguousarray(tables[name].labels).tobytes())
+  return h.hexdigest()[:16]
+
+
 def _write_json(path: str, obj) -> None:
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
@@ -141,7 +151,7 @@ def _evaluate(entry: dict, probs: dict[str, np.ndarray], labels: dict[str, np.nd
 
 
 def _train(config: ExperimentConfig, name: str, model, train, val, fit_config: FitConfig, identity: dict, *,
-           on_epoch: EpochLog | None):
+           on_epoch: EpochLog | None, checkpoint_name: str = "checkpoints"):
   safe = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")  # 'LD(A)+LD(E)' -> 'LD_A_LD_E'
   model_dir = os.path.join(config.workdir, "models", safe if safe == name else f"collab_{safe}")
   os.makedirs(model_dir, exist_ok=True)
@@ -155,7 +165,7 @@ def _train(config: ExperimentConfig, name: str, model, train, val, fit_config: F
       on_epoch(name, epoch, epochs, logs)
 
   try:
-    result = fit(model, train, val, fit_config, checkpoint_dir=os.path.join(model_dir, "checkpoints"),
+    result = fit(model, train, val, fit_config, checkpoint_dir=os.path.join(model_dir, checkpoint_name),
                  identity=identity, mesh=mesh, on_epoch=epoch_done)
   finally:
     scalars.close()
@@ -202,13 +212,18 @@ def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, comp
   model = CollabMLP(num_classes=len(data.classes), dense=tuple(config.collab_dense), noise=config.hyper.noise,
                     dropout=config.hyper.dropout)
   fit_config = _fit_config(config, config.collab_epochs, None)
+  # Its checkpoints are keyed by the exact input features: a component retrained or extended to a new
+  # selected epoch gives new features and so a fresh MLP, while the old one's checkpoints stay on disk.
+  inputs = _inputs_fingerprint(tables)
   identity = {"collab": spec, "model": repr(model), "classes": data.classes, "split": _split_fingerprint(data),
-              "fit": _fit_identity(fit_config), "inputs": tables["train"].features.shape[1]}
-  log(f"[{spec}] collaborative MLP on {tables['train'].features.shape[1]} features, {fit_config.epochs} epochs")
+              "fit": _fit_identity(fit_config), "inputs": tables["train"].features.shape[1],
+              "inputs_fingerprint": inputs}
+  log(f"[{spec}] collaborative MLP on {tables['train'].features.shape[1]} features (fingerprint {inputs}), "
+      f"{fit_config.epochs} epochs")
   result, entry, _ = _train(config, spec, model, tables["train"], tables["val"], fit_config, identity,
-                            on_epoch=on_epoch)
+                            on_epoch=on_epoch, checkpoint_name=os.path.join("checkpoints", inputs))
   probs = {n: predict(result.state, tables[n], config.eval_batch_size)["probs"] for n in ("val", "test")}
-  entry = {"method": "collaborative MLP", "features": spec, **entry}
+  entry = {"method": "collaborative MLP", "features": spec, "inputs_fingerprint": inputs, **entry}
   _evaluate(entry, probs, labels, data.classes)
   log(f"[{spec}] selected epoch {result.selected_epoch}: val acc {entry['val']['accuracy']:.4f}, "
       f"test acc {entry['test']['accuracy']:.4f}")

@@ -1,5 +1,7 @@
 """Collaborative learning: feature specs, standardised combination, extraction checks, multi-seed summary."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -75,3 +77,23 @@ def test_aggregate_mean_and_sd():
   cell = out["models"]["A"]["test"]["accuracy"]
   assert np.isclose(cell["mean"], 0.8) and np.isclose(cell["sd"], np.std([0.9, 0.8, 0.7], ddof=1))
   assert cell["values"] == [0.9, 0.8, 0.7]
+
+
+def test_collaborative_model_is_retrained_when_its_input_features_change(tmp_path):
+  from rcl.experiment import ExperimentConfig, train_collaborative  # noqa: PLC0415
+  data = _data()
+  rng = np.random.default_rng(0)
+  feats = {"A": {s: {"LD": rng.normal(size=(len(data.splits[s]), 6)).astype(np.float32),
+                     "O": rng.random((len(data.splits[s]), 3)).astype(np.float32)} for s in ("train", "val", "test")}}
+  config = ExperimentConfig(workdir=str(tmp_path), collab_epochs=2, batch_size=32)
+  first = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
+  again = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
+  assert first["resumed_from_epoch"] == 0 and again["resumed_from_epoch"] == 2  # same inputs: nothing retrained
+  assert again["inputs_fingerprint"] == first["inputs_fingerprint"]
+  assert again["test"]["accuracy"] == first["test"]["accuracy"]
+  # The component was extended and selected another epoch: its features changed, so must the MLP.
+  feats["A"]["val"]["LD"] = feats["A"]["val"]["LD"] + 1e-3
+  changed = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
+  assert changed["resumed_from_epoch"] == 0 and changed["inputs_fingerprint"] != first["inputs_fingerprint"]
+  kept = sorted(os.listdir(tmp_path / "models" / "collab_LD_A" / "checkpoints"))
+  assert kept == sorted([first["inputs_fingerprint"], changed["inputs_fingerprint"]])  # the old MLP is kept
