@@ -33,12 +33,17 @@ _HIDDEN = flags.DEFINE_integer("rnn_hidden", 64, "GRU units per direction.")
 _RNN_DENSE = flags.DEFINE_list("rnn_dense", ["128", "64", "32"], "RNN dense widths (last = LD features).")
 _CNN_EPOCHS = flags.DEFINE_integer("cnn_epochs", 500, "CNN training epochs (paper: 500).")
 _RNN_EPOCHS = flags.DEFINE_integer("rnn_epochs", 220, "RNN training epochs (paper: 220).")
+_CNN_EMA = flags.DEFINE_float("cnn_ema_decay", 0.0, "Per-step decay of a moving average of CNN parameters that is "
+                              "validated, selected and kept instead of the raw ones (0: off, the paper).")
+_RNN_EMA = flags.DEFINE_float("rnn_ema_decay", 0.0, "The same for RNN components (0: off, the paper).")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Training batch size.")
 _BUCKETS = flags.DEFINE_list("rnn_buckets", [str(b) for b in ExperimentConfig.rnn_buckets],
                               "Padded lengths of the RNN's length buckets (those above --max_len are dropped and "
                               "--max_len added; empty: pad every batch to --max_len, the paper's way).")
 flags.register_validator("rnn_buckets", lambda v: all(b.isdigit() and int(b) > 0 for b in v),
                          "--rnn_buckets takes positive integers separated by commas")
+for _name in ("cnn_ema_decay", "rnn_ema_decay"):
+  flags.register_validator(_name, lambda v: 0.0 <= v < 1.0, f"--{_name} must be in [0, 1)")
 _LR = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (paper: Keras default).")
 _CKPT = flags.DEFINE_integer("checkpoint_every", 1, "Epochs between resumable checkpoints.")
 _SELECT = flags.DEFINE_enum("selection", "best_val_accuracy", ["best_val_accuracy", "last"], "Model selection rule.")
@@ -101,7 +106,8 @@ def main(argv):
       hyper=Hyper(reg_level=_REG.value, cnn_filters=_FILTERS.value, cnn_kernel=_KERNEL.value,
                   cnn_dense=tuple(map(int, _CNN_DENSE.value)), rnn_hidden=_HIDDEN.value,
                   rnn_dense=tuple(map(int, _RNN_DENSE.value))),
-      cnn_epochs=_CNN_EPOCHS.value, rnn_epochs=_RNN_EPOCHS.value, batch_size=_BATCH.value,
+      cnn_epochs=_CNN_EPOCHS.value, rnn_epochs=_RNN_EPOCHS.value, cnn_ema_decay=_CNN_EMA.value,
+      rnn_ema_decay=_RNN_EMA.value, batch_size=_BATCH.value,
       rnn_buckets=tuple(int(b) for b in _BUCKETS.value),
       learning_rate=_LR.value, checkpoint_every=_CKPT.value, selection=_SELECT.value,
       data_parallel=_PARALLEL.value, structure_cache=_CACHE.value, fold_workers=_FOLD_WORKERS.value,

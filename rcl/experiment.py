@@ -47,6 +47,8 @@ class ExperimentConfig:
     models: component monikers to train (A-G).
     hyper: architecture hyper-parameters (regularisation level lambda and widths).
     cnn_epochs, rnn_epochs: epochs per architecture (paper: 500 and 220).
+    cnn_ema_decay, rnn_ema_decay: per architecture, > 0 evaluates and keeps a moving average of the
+      parameters with this per-step decay (FitConfig.ema_decay); 0 is the paper's way (raw parameters).
     batch_size, eval_batch_size, learning_rate, checkpoint_every, selection: see FitConfig.
     rnn_buckets: padded lengths for the RNN's length bucketing (empty: pad to max_len).
     on_conflict: what to do with a sequence carrying two labels ("drop", "first", "error").
@@ -77,6 +79,8 @@ class ExperimentConfig:
   hyper: monikers.Hyper = monikers.Hyper()
   cnn_epochs: int = 500
   rnn_epochs: int = 220
+  cnn_ema_decay: float = 0.0
+  rnn_ema_decay: float = 0.0
   batch_size: int = 64
   eval_batch_size: int = 256
   learning_rate: float = 1e-3
@@ -132,10 +136,15 @@ def _bucket_lengths(config: ExperimentConfig, arch: str) -> tuple[int, ...] | No
   return tuple(b for b in sorted(config.rnn_buckets) if b < config.max_len) + (config.max_len,)
 
 
-def _fit_config(config: ExperimentConfig, epochs: int, bucket_lengths) -> FitConfig:
+def _fit_config(config: ExperimentConfig, epochs: int, bucket_lengths, ema_decay: float = 0.0) -> FitConfig:
   return FitConfig(epochs=epochs, batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
-                   learning_rate=config.learning_rate, checkpoint_every=config.checkpoint_every,
+                   learning_rate=config.learning_rate, ema_decay=ema_decay, checkpoint_every=config.checkpoint_every,
                    selection=config.selection, seed=config.seed, bucket_lengths=bucket_lengths)
+
+
+def _per_arch(config: ExperimentConfig, setting: str, arch: str):
+  """config.cnn_<setting> or config.rnn_<setting>."""
+  return getattr(config, f"{arch}_{setting}")
 
 
 def _fit_identity(fit_config: FitConfig) -> str:
@@ -185,7 +194,8 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
   (saved as models/<moniker>/features.npz) and evaluates it; returns (results entry, features)."""
   model = monikers.build(moniker, len(data.classes), config.hyper)
   buckets = _bucket_lengths(config, moniker.arch)
-  fit_config = _fit_config(config, config.rnn_epochs if moniker.arch == "rnn" else config.cnn_epochs, buckets)
+  fit_config = _fit_config(config, _per_arch(config, "epochs", moniker.arch), buckets,
+                           _per_arch(config, "ema_decay", moniker.arch))
   identity = {"moniker": moniker.name, "model": repr(model), "classes": data.classes,
               "split": _split_fingerprint(data), "fit": _fit_identity(fit_config)}
   method = monikers.describe(moniker, config.hyper)
@@ -304,7 +314,8 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
     log(f"regularisation sweep of {moniker.name} at levels {list(config.sweep_levels)}, {config.sweep_epochs} epochs")
     results["sweep"] = sweep.run_sweep(
         data, moniker, config.hyper, config.sweep_levels,
-        _fit_config(config, config.sweep_epochs, _bucket_lengths(config, moniker.arch)),
+        _fit_config(config, config.sweep_epochs, _bucket_lengths(config, moniker.arch),
+                    _per_arch(config, "ema_decay", moniker.arch)),
         os.path.join(config.workdir, "sweep"), burn_in=config.burn_in,
         on_epoch=(lambda e, n, logs: on_epoch(f"sweep {moniker.name}", e, n, max(logs, key=lambda x: x["val_accuracy"]))) if on_epoch else None)
     log(f"sweep: peak validation accuracy at lambda {results['sweep']['peak_val_accuracy_level']}, coefficient "

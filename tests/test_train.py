@@ -1,5 +1,6 @@
 """Training: a step moves every parameter, a learnable task is learned, and resume equals no interruption."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -108,6 +109,52 @@ def test_best_checkpoint_is_selected(tmp_path):
   best = int(np.argmax(result.history["val_accuracy"]))
   assert result.selected_epoch == best + 1
   assert np.isclose(evaluate(result.state, val)["accuracy"], result.history["val_accuracy"][best])
+
+
+def test_parameter_average_follows_every_step():
+  split = synthetic(64, 0)
+  batch = next(batches(split, 16, seed=0))
+  batch.pop("index")
+  state = create_state(small_cnn(), batch, jax.random.key(0), ema_decay=0.9)
+  seen = [state.params]
+  step = jax.jit(steps.train_step)
+  for i in range(3):
+    state, _ = step(state, batch, jax.random.key(i))
+    seen.append(state.params)
+  # ema_3 = 0.9^3 p0 + 0.9^2 0.1 p1 + 0.9 0.1 p2 + 0.1 p3
+  weights = [0.9 ** 3, 0.9 ** 2 * 0.1, 0.9 * 0.1, 0.1]
+  expect = jax.tree.map(lambda *ps: sum(w * p for w, p in zip(weights, ps)), *seen)
+  for a, b in zip(jax.tree.leaves(state.ema_params), jax.tree.leaves(expect)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  evaluated = state.for_evaluation()
+  assert evaluated.ema_params is None and evaluated.params is state.ema_params
+  assert create_state(small_cnn(), batch, jax.random.key(0)).ema_params is None  # off by default
+  with pytest.raises(ValueError, match="ema_decay"):
+    FitConfig(epochs=1, ema_decay=1.0)
+
+
+def test_averaged_run_selects_validates_and_resumes_on_the_average(tmp_path):
+  train, val = synthetic(200, 8), synthetic(60, 9)
+  cfg = FitConfig(epochs=3, batch_size=32, seed=3, ema_decay=0.95)
+  full = fit(small_cnn(), train, val, cfg, checkpoint_dir=str(tmp_path / "a"))
+  best = int(np.argmax(full.history["val_accuracy"]))
+  assert full.selected_epoch == best + 1 and full.state.ema_params is None
+  # The history's validation accuracy is the averaged model's, and that is the model returned.
+  assert np.isclose(evaluate(full.state, val)["accuracy"], full.history["val_accuracy"][best])
+  raw = fit(small_cnn(), train, val, dataclasses.replace(cfg, ema_decay=0.0))
+  assert raw.history["train_loss"] == full.history["train_loss"]  # averaging never touches training
+  assert raw.history["val_loss"] != full.history["val_loss"]
+  fit(small_cnn(), train, val, dataclasses.replace(cfg, epochs=1), checkpoint_dir=str(tmp_path / "b"))
+  resumed = fit(small_cnn(), train, val, cfg, checkpoint_dir=str(tmp_path / "b"))
+  assert resumed.resumed_from == 1 and resumed.history["val_loss"] == full.history["val_loss"]
+  np.testing.assert_array_equal(predict(full.state, val)["probs"], predict(resumed.state, val)["probs"])
+  # The 'best' checkpoint holds the averaged model as a plain state: restoring needs no averaging.
+  from rcl.train.checkpoint import restore_selected  # noqa: PLC0415
+  example = next(batches(val, 2))
+  example.pop("index")
+  restored, meta = restore_selected(str(tmp_path / "a"), create_state(small_cnn(), example, jax.random.key(0)))
+  assert meta["best"]["epoch"] == full.selected_epoch
+  np.testing.assert_array_equal(predict(restored, val)["probs"], predict(full.state, val)["probs"])
 
 
 _PARALLEL = """

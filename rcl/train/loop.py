@@ -31,6 +31,8 @@ class FitConfig:
     batch_size: training batch (split over devices when a mesh is given).
     eval_batch_size: evaluation batch.
     learning_rate: Adam step size (paper: Keras default 1e-3).
+    ema_decay: > 0 validates, selects and keeps the moving average of the parameters with this
+      per-step decay instead of the raw parameters (see TrainState); 0 (the paper) keeps none.
     checkpoint_every: epochs between 'latest' checkpoints (the last epoch is always saved).
     bucket_lengths: padded lengths for length bucketing, or None for fixed-width batches.
     selection: "best_val_accuracy" (ties: lower validation loss, then the earlier epoch) or "last".
@@ -40,6 +42,7 @@ class FitConfig:
   batch_size: int = 64
   eval_batch_size: int = 256
   learning_rate: float = 1e-3
+  ema_decay: float = 0.0
   checkpoint_every: int = 1
   bucket_lengths: Sequence[int] | None = None
   selection: str = "best_val_accuracy"
@@ -50,6 +53,8 @@ class FitConfig:
       raise ValueError(f"selection must be one of {SELECTION_RULES}, got {self.selection!r}")
     if self.epochs < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
       raise ValueError("epochs, batch_size and checkpoint_every must be positive")
+    if not 0.0 <= self.ema_decay < 1.0:
+      raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
 @dataclasses.dataclass
@@ -86,20 +91,21 @@ def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
     on_epoch: called as on_epoch(epoch, epochs, logs) after every epoch (progress display).
 
   Returns:
-    A FitResult whose state is the model chosen by `config.selection` (never by the test set).
+    A FitResult whose state is the model chosen by `config.selection` (never by the test set), in its
+    evaluated form (`TrainState.for_evaluation`: the averaged parameters when `config.ema_decay` > 0).
   """
   identity = identity or {}
   key = jax.random.key(config.seed)
   init_key, step_key = jax.random.split(key)
   example = next(batches(train, config.batch_size, bucket_lengths=config.bucket_lengths))
   example.pop("index")
-  state = create_state(model, example, init_key, config.learning_rate)
+  state = create_state(model, example, init_key, config.learning_rate, config.ema_decay)
   if mesh is not None:
     sharding.check_batch_size(config.batch_size, mesh)
     state = sharding.replicate(state, mesh).replace(apply_fn=sharding.sharded_model(model).apply)
   history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
   best: dict | None = None
-  best_state = state
+  best_state = state.for_evaluation()
   done = 0
   ckpt = RunCheckpoints(checkpoint_dir) if checkpoint_dir else None
   try:
@@ -127,7 +133,7 @@ def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
         state, sums = train_fn(state, batch, step_key)
         total = sums if total is None else jax.tree.map(lambda a, b: a + b, total, sums)
       total = jax.device_get(total)
-      val_metrics = evaluate(state, val, config.eval_batch_size, bucket_lengths=config.bucket_lengths, mesh=mesh)
+      val_metrics = evaluate(state.for_evaluation(), val, config.eval_batch_size, bucket_lengths=config.bucket_lengths, mesh=mesh)
       logs = {
           "train_loss": float(total["loss"]) / float(total["count"]),
           "train_accuracy": float(total["correct"]) / float(total["count"]),
@@ -141,19 +147,19 @@ def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
       if _better(logs["val_accuracy"], logs["val_loss"], best):
         best = {"epoch": epoch + 1, "val_accuracy": logs["val_accuracy"], "val_loss": logs["val_loss"]}
         if ckpt is not None:
-          ckpt.save_best(epoch + 1, state, dict(meta, best=best))
+          ckpt.save_best(epoch + 1, state.for_evaluation(), dict(meta, best=best))
         else:
-          best_state = jax.tree.map(jnp.copy, state)  # survives buffer donation
+          best_state = jax.tree.map(jnp.copy, state.for_evaluation())  # survives buffer donation
       if ckpt is not None and ((epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs):
         ckpt.save_latest(epoch + 1, state, dict(meta, best=best))
       if on_epoch is not None:
         on_epoch(epoch + 1, config.epochs, logs)
     seconds = time.perf_counter() - start
     if config.selection == "last":
-      selected, selected_epoch = state, len(history["val_accuracy"])
+      selected, selected_epoch = state.for_evaluation(), len(history["val_accuracy"])
     elif ckpt is not None:
       ckpt.best.wait_until_finished()
-      selected, _ = ckpt.restore_best(state)
+      selected, _ = ckpt.restore_best(state.for_evaluation())
       selected_epoch = best["epoch"]
     else:
       selected, selected_epoch = best_state, best["epoch"]

@@ -75,7 +75,7 @@ def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val:
   example = next(batches(train, config.batch_size, bucket_lengths=config.bucket_lengths))
   example.pop("index")
   init_keys, step_keys = zip(*(jax.random.split(jax.random.key(s)) for s in seeds))
-  members = [create_state(model, example, k, config.learning_rate) for k in init_keys]
+  members = [create_state(model, example, k, config.learning_rate, config.ema_decay) for k in init_keys]
   state = stack_states([m.replace(tx=members[0].tx) for m in members])  # one optimiser object: equal tree metadata
   step_keys = jnp.stack(step_keys)
   level_array = jnp.asarray(levels, jnp.float32)
@@ -103,7 +103,7 @@ def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val:
       vtotal = None
       for batch in batches(val, config.eval_batch_size, bucket_lengths=config.bucket_lengths):
         batch.pop("index")
-        sums = eval_fn(state, batch)
+        sums = eval_fn(state.for_evaluation(), batch)
         vtotal = sums if vtotal is None else jax.tree.map(jnp.add, vtotal, sums)
       total, vtotal = jax.device_get((total, vtotal))
       seconds = time.perf_counter() - t0

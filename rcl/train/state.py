@@ -1,4 +1,4 @@
-"""TrainState with BatchNorm statistics, and its creation from a model and an example batch."""
+"""TrainState with BatchNorm statistics and optional parameter averaging, and its creation."""
 
 from typing import Any
 
@@ -6,18 +6,47 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
+from flax import struct
 from flax.training import train_state
 
 
 class TrainState(train_state.TrainState):
-  """Parameters, optimiser state and step, plus BatchNorm running statistics ({} if none)."""
+  """Parameters, optimiser state and step, plus BatchNorm running statistics ({} if none).
+
+  With `ema_decay` > 0 it also keeps `ema_params`, an exponential moving average of the parameters
+  updated after every step (Polyak averaging: ema <- decay * ema + (1 - decay) * params, started at the
+  initial parameters). The averaged parameters are what `for_evaluation` returns: the model that is
+  validated, selected, checkpointed as 'best' and used for features and predictions.
+  """
   batch_stats: Any = None
+  ema_params: Any = None
+  ema_decay: float = struct.field(pytree_node=False, default=0.0)
+
+  def apply_gradients(self, *, grads, **kwargs) -> "TrainState":
+    new = super().apply_gradients(grads=grads, **kwargs)
+    if self.ema_params is None:
+      return new
+    d = self.ema_decay
+    return new.replace(ema_params=jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, self.ema_params, new.params))
+
+  def for_evaluation(self) -> "TrainState":
+    """The state to evaluate: the averaged parameters when kept (then without averaging), else itself."""
+    if self.ema_params is None:
+      return self
+    return self.replace(params=self.ema_params, ema_params=None, ema_decay=0.0)
 
 
 def create_state(model: nn.Module, example: dict[str, jax.Array], key: jax.Array,
-                 learning_rate: float = 1e-3) -> TrainState:
-  """Initialises parameters from `key` and an example batch; Adam with default settings (paper)."""
+                 learning_rate: float = 1e-3, ema_decay: float = 0.0) -> TrainState:
+  """Initialises parameters from `key` and an example batch; Adam with default settings (paper).
+
+  `ema_decay` > 0 also keeps a moving average of the parameters (see TrainState); 0 keeps none.
+  """
+  if not 0.0 <= ema_decay < 1.0:
+    raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
   example = {k: jnp.asarray(v) for k, v in example.items()}
   variables = jax.jit(lambda k, b: model.init(k, b, train=False))(key, example)
-  return TrainState.create(apply_fn=model.apply, params=variables["params"],
-                           tx=optax.adam(learning_rate), batch_stats=variables.get("batch_stats", {}))
+  params = variables["params"]
+  ema = jax.tree.map(jnp.copy, params) if ema_decay > 0 else None  # own buffers: the step donates its state
+  return TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(learning_rate),
+                           batch_stats=variables.get("batch_stats", {}), ema_params=ema, ema_decay=ema_decay)
