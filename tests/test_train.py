@@ -111,6 +111,18 @@ def test_best_checkpoint_is_selected(tmp_path):
   assert np.isclose(evaluate(result.state, val)["accuracy"], result.history["val_accuracy"][best])
 
 
+def test_last_epoch_selection_is_what_the_checkpoint_holds(tmp_path):
+  from rcl.train.checkpoint import restore_selected  # noqa: PLC0415
+  train, val = synthetic(200, 8), synthetic(60, 9)
+  result = fit(small_cnn(), train, val, FitConfig(epochs=3, batch_size=32, selection="last"),
+               checkpoint_dir=str(tmp_path))
+  example = next(batches(val, 2))
+  example.pop("index")
+  restored, meta = restore_selected(str(tmp_path), create_state(small_cnn(), example, jax.random.key(0)))
+  assert result.selected_epoch == 3 and meta["best"]["epoch"] == 3  # features come from the selected model
+  np.testing.assert_array_equal(predict(restored, val)["probs"], predict(result.state, val)["probs"])
+
+
 def test_parameter_average_follows_every_step():
   split = synthetic(64, 0)
   batch = next(batches(split, 16, seed=0))

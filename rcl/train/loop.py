@@ -144,7 +144,8 @@ def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
       for k in HISTORY_KEYS:
         history[k].append(logs[k])
       meta = {"epoch": epoch + 1, "history": history, "identity": identity}
-      if _better(logs["val_accuracy"], logs["val_loss"], best):
+      # 'best' holds the selected model, which feature extraction and classification read back.
+      if config.selection == "last" or _better(logs["val_accuracy"], logs["val_loss"], best):
         best = {"epoch": epoch + 1, "val_accuracy": logs["val_accuracy"], "val_loss": logs["val_loss"]}
         if ckpt is not None:
           ckpt.save_best(epoch + 1, state.for_evaluation(), dict(meta, best=best))
