@@ -36,6 +36,10 @@ _RNN_EPOCHS = flags.DEFINE_integer("rnn_epochs", 220, "RNN training epochs (pape
 _CNN_EMA = flags.DEFINE_float("cnn_ema_decay", 0.0, "Per-step decay of a moving average of CNN parameters that is "
                               "validated, selected and kept instead of the raw ones (0: off, the paper).")
 _RNN_EMA = flags.DEFINE_float("rnn_ema_decay", 0.0, "The same for RNN components (0: off, the paper).")
+_CNN_CLIP = flags.DEFINE_float("cnn_clip_norm", 0.0, "Clip CNN gradients to this global norm before Adam "
+                               "(0: no clipping, the paper).", lower_bound=0.0)
+_RNN_CLIP = flags.DEFINE_float("rnn_clip_norm", 0.0, "The same for RNN components (0: no clipping, the paper).",
+                               lower_bound=0.0)
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Training batch size.")
 _BUCKETS = flags.DEFINE_list("rnn_buckets", [str(b) for b in ExperimentConfig.rnn_buckets],
                               "Padded lengths of the RNN's length buckets (those above --max_len are dropped and "
@@ -107,7 +111,8 @@ def main(argv):
                   cnn_dense=tuple(map(int, _CNN_DENSE.value)), rnn_hidden=_HIDDEN.value,
                   rnn_dense=tuple(map(int, _RNN_DENSE.value))),
       cnn_epochs=_CNN_EPOCHS.value, rnn_epochs=_RNN_EPOCHS.value, cnn_ema_decay=_CNN_EMA.value,
-      rnn_ema_decay=_RNN_EMA.value, batch_size=_BATCH.value,
+      rnn_ema_decay=_RNN_EMA.value, cnn_clip_norm=_CNN_CLIP.value,
+      rnn_clip_norm=_RNN_CLIP.value, batch_size=_BATCH.value,
       rnn_buckets=tuple(int(b) for b in _BUCKETS.value),
       learning_rate=_LR.value, checkpoint_every=_CKPT.value, selection=_SELECT.value,
       data_parallel=_PARALLEL.value, structure_cache=_CACHE.value, fold_workers=_FOLD_WORKERS.value,

@@ -49,6 +49,8 @@ class ExperimentConfig:
     cnn_epochs, rnn_epochs: epochs per architecture (paper: 500 and 220).
     cnn_ema_decay, rnn_ema_decay: per architecture, > 0 evaluates and keeps a moving average of the
       parameters with this per-step decay (FitConfig.ema_decay); 0 is the paper's way (raw parameters).
+    cnn_clip_norm, rnn_clip_norm: per architecture, > 0 clips gradients to this global norm
+      (FitConfig.clip_norm); 0 is the paper's way.
     batch_size, eval_batch_size, learning_rate, checkpoint_every, selection: see FitConfig.
     rnn_buckets: padded lengths for the RNN's length bucketing (empty: pad to max_len).
     on_conflict: what to do with a sequence carrying two labels ("drop", "first", "error").
@@ -81,6 +83,8 @@ class ExperimentConfig:
   rnn_epochs: int = 220
   cnn_ema_decay: float = 0.0
   rnn_ema_decay: float = 0.0
+  cnn_clip_norm: float = 0.0
+  rnn_clip_norm: float = 0.0
   batch_size: int = 64
   eval_batch_size: int = 256
   learning_rate: float = 1e-3
@@ -136,10 +140,13 @@ def _bucket_lengths(config: ExperimentConfig, arch: str) -> tuple[int, ...] | No
   return tuple(b for b in sorted(config.rnn_buckets) if b < config.max_len) + (config.max_len,)
 
 
-def _fit_config(config: ExperimentConfig, epochs: int, bucket_lengths, ema_decay: float = 0.0) -> FitConfig:
+def _fit_config(config: ExperimentConfig, epochs: int, bucket_lengths, arch: str | None = None) -> FitConfig:
+  """Training settings; `arch` ('cnn' or 'rnn') adds that architecture's averaging and clipping."""
+  per_arch = {"ema_decay": _per_arch(config, "ema_decay", arch), "clip_norm": _per_arch(config, "clip_norm", arch)
+              } if arch else {}
   return FitConfig(epochs=epochs, batch_size=config.batch_size, eval_batch_size=config.eval_batch_size,
-                   learning_rate=config.learning_rate, ema_decay=ema_decay, checkpoint_every=config.checkpoint_every,
-                   selection=config.selection, seed=config.seed, bucket_lengths=bucket_lengths)
+                   learning_rate=config.learning_rate, checkpoint_every=config.checkpoint_every,
+                   selection=config.selection, seed=config.seed, bucket_lengths=bucket_lengths, **per_arch)
 
 
 def _per_arch(config: ExperimentConfig, setting: str, arch: str):
@@ -148,8 +155,11 @@ def _per_arch(config: ExperimentConfig, setting: str, arch: str):
 
 
 def _fit_identity(fit_config: FitConfig) -> str:
-  """What a resumed run must share with its checkpoint: everything but the epoch count (runs may be extended)."""
-  return repr(dataclasses.replace(fit_config, epochs=1, checkpoint_every=1))
+  """What a resumed run must share with its checkpoint: everything but the epoch count (runs may be
+  extended). Settings at their defaults are left out, so a new option does not orphan older runs."""
+  fields = [f for f in dataclasses.fields(fit_config) if f.name not in ("epochs", "checkpoint_every")]
+  return "FitConfig(" + ", ".join(f"{f.name}={getattr(fit_config, f.name)!r}" for f in fields
+                                  if getattr(fit_config, f.name) != f.default) + ")"
 
 
 def _evaluate(entry: dict, probs: dict[str, np.ndarray], labels: dict[str, np.ndarray], classes: list[str]) -> None:
@@ -194,8 +204,7 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
   (saved as models/<moniker>/features.npz) and evaluates it; returns (results entry, features)."""
   model = monikers.build(moniker, len(data.classes), config.hyper)
   buckets = _bucket_lengths(config, moniker.arch)
-  fit_config = _fit_config(config, _per_arch(config, "epochs", moniker.arch), buckets,
-                           _per_arch(config, "ema_decay", moniker.arch))
+  fit_config = _fit_config(config, _per_arch(config, "epochs", moniker.arch), buckets, moniker.arch)
   identity = {"moniker": moniker.name, "model": repr(model), "classes": data.classes,
               "split": _split_fingerprint(data), "fit": _fit_identity(fit_config)}
   method = monikers.describe(moniker, config.hyper)
@@ -314,8 +323,7 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
     log(f"regularisation sweep of {moniker.name} at levels {list(config.sweep_levels)}, {config.sweep_epochs} epochs")
     results["sweep"] = sweep.run_sweep(
         data, moniker, config.hyper, config.sweep_levels,
-        _fit_config(config, config.sweep_epochs, _bucket_lengths(config, moniker.arch),
-                    _per_arch(config, "ema_decay", moniker.arch)),
+        _fit_config(config, config.sweep_epochs, _bucket_lengths(config, moniker.arch), moniker.arch),
         os.path.join(config.workdir, "sweep"), burn_in=config.burn_in,
         on_epoch=(lambda e, n, logs: on_epoch(f"sweep {moniker.name}", e, n, max(logs, key=lambda x: x["val_accuracy"]))) if on_epoch else None)
     log(f"sweep: peak validation accuracy at lambda {results['sweep']['peak_val_accuracy_level']}, coefficient "

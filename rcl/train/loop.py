@@ -33,6 +33,7 @@ class FitConfig:
     learning_rate: Adam step size (paper: Keras default 1e-3).
     ema_decay: > 0 validates, selects and keeps the moving average of the parameters with this
       per-step decay instead of the raw parameters (see TrainState); 0 (the paper) keeps none.
+    clip_norm: > 0 clips each gradient to this global norm before Adam; 0 (the paper) does not clip.
     checkpoint_every: epochs between 'latest' checkpoints (the last epoch is always saved).
     bucket_lengths: padded lengths for length bucketing, or None for fixed-width batches.
     selection: "best_val_accuracy" (ties: lower validation loss, then the earlier epoch) or "last".
@@ -43,6 +44,7 @@ class FitConfig:
   eval_batch_size: int = 256
   learning_rate: float = 1e-3
   ema_decay: float = 0.0
+  clip_norm: float = 0.0
   checkpoint_every: int = 1
   bucket_lengths: Sequence[int] | None = None
   selection: str = "best_val_accuracy"
@@ -55,6 +57,8 @@ class FitConfig:
       raise ValueError("epochs, batch_size and checkpoint_every must be positive")
     if not 0.0 <= self.ema_decay < 1.0:
       raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+    if self.clip_norm < 0:
+      raise ValueError(f"clip_norm must be >= 0, got {self.clip_norm}")
 
 
 @dataclasses.dataclass
@@ -99,7 +103,7 @@ def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
   init_key, step_key = jax.random.split(key)
   example = next(batches(train, config.batch_size, bucket_lengths=config.bucket_lengths))
   example.pop("index")
-  state = create_state(model, example, init_key, config.learning_rate, config.ema_decay)
+  state = create_state(model, example, init_key, config.learning_rate, config.ema_decay, config.clip_norm)
   if mesh is not None:
     sharding.check_batch_size(config.batch_size, mesh)
     state = sharding.replicate(state, mesh).replace(apply_fn=sharding.sharded_model(model).apply)
