@@ -101,3 +101,14 @@ def test_bad_input_is_a_clear_error(tmp_path):
   assert proc.returncode != 0
   assert f"{tmp_path / 'bad.fa'}:4 (record 'b'): not a nucleotide letter: '9'" in proc.stderr
   assert "Traceback" not in proc.stderr
+
+
+def test_run_identity_names_only_settings_off_their_defaults():
+  from rcl.experiment import ExperimentConfig, _fit_config, _fit_identity  # noqa: PLC0415
+  plain = _fit_identity(_fit_config(ExperimentConfig(workdir="w"), 5, None, "rnn"))
+  assert plain == "FitConfig()"  # so a new option, at its default, leaves older runs resumable
+  config = ExperimentConfig(workdir="w", rnn_ema_decay=0.999, rnn_clip_norm=1.0, batch_size=32)
+  rnn = _fit_identity(_fit_config(config, 5, (64, 128), "rnn"))
+  assert rnn == "FitConfig(batch_size=32, ema_decay=0.999, clip_norm=1.0, bucket_lengths=(64, 128))"
+  assert _fit_identity(_fit_config(config, 9, None, "cnn")) == "FitConfig(batch_size=32)"  # per architecture
+  assert _fit_identity(_fit_config(config, 5, None, "rnn")) != _fit_identity(_fit_config(config, 7, None, "cnn"))

@@ -6,7 +6,9 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from rcl.data.batching import batches
@@ -143,6 +145,31 @@ def test_parameter_average_follows_every_step():
   assert create_state(small_cnn(), batch, jax.random.key(0)).ema_params is None  # off by default
   with pytest.raises(ValueError, match="ema_decay"):
     FitConfig(epochs=1, ema_decay=1.0)
+
+
+def test_gradient_clipping_rescales_only_large_gradients():
+  split = synthetic(32, 0)
+  batch = next(batches(split, 16, seed=0))
+  batch.pop("index")
+  state = create_state(small_cnn(), batch, jax.random.key(0), clip_norm=1.0)
+  big = jax.tree.map(lambda p: jnp.full_like(p, 3.0), state.params)  # global norm >> 1
+  small = jax.tree.map(lambda p: jnp.full_like(p, 1e-4), state.params)  # global norm < 1
+  norm = float(optax.tree.norm(big))
+  assert norm > 1.0 > float(optax.tree.norm(small))
+  clipped = state.apply_gradients(grads=big).apply_gradients(grads=small)
+  # The same as Adam on the big gradient rescaled to norm 1, then the small one untouched.
+  adam = optax.adam(1e-3)
+  opt, params = adam.init(state.params), state.params
+  for g in (jax.tree.map(lambda x: x / norm, big), small):
+    updates, opt = adam.update(g, opt, params)
+    params = optax.apply_updates(params, updates)
+  for a, b in zip(jax.tree.leaves(clipped.params), jax.tree.leaves(params)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  unclipped = create_state(small_cnn(), batch, jax.random.key(0))
+  unclipped = unclipped.apply_gradients(grads=big).apply_gradients(grads=small)
+  assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(clipped.params), jax.tree.leaves(unclipped.params)))
+  with pytest.raises(ValueError, match="clip_norm"):
+    FitConfig(epochs=1, clip_norm=-1.0)
 
 
 def test_averaged_run_selects_validates_and_resumes_on_the_average(tmp_path):
