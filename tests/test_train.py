@@ -141,7 +141,7 @@ def test_parameter_average_follows_every_step():
   for a, b in zip(jax.tree.leaves(state.ema_params), jax.tree.leaves(expect)):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   evaluated = state.for_evaluation()
-  assert evaluated.ema_params is None and evaluated.params is state.ema_params
+  assert evaluated.ema_params is None and evaluated.params is state.ema_params and evaluated.opt_state is None
   assert create_state(small_cnn(), batch, jax.random.key(0)).ema_params is None  # off by default
   with pytest.raises(ValueError, match="ema_decay"):
     FitConfig(epochs=1, ema_decay=1.0)
@@ -174,7 +174,7 @@ def test_gradient_clipping_rescales_only_large_gradients():
 
 def test_averaged_run_selects_validates_and_resumes_on_the_average(tmp_path):
   train, val = synthetic(200, 8), synthetic(60, 9)
-  cfg = FitConfig(epochs=3, batch_size=32, seed=3, ema_decay=0.95)
+  cfg = FitConfig(epochs=3, batch_size=32, seed=3, ema_decay=0.95, clip_norm=1.0)  # restored below by a plain state
   full = fit(small_cnn(), train, val, cfg, checkpoint_dir=str(tmp_path / "a"))
   best = int(np.argmax(full.history["val_accuracy"]))
   assert full.selected_epoch == best + 1 and full.state.ema_params is None

@@ -65,7 +65,10 @@ class RunCheckpoints:
 
 
 def restore_selected(checkpoint_dir: str, like: TrainState) -> tuple[TrainState, dict]:
-  """The selected ('best') checkpoint of a finished run, shaped like `like`, and its metadata.
+  """The selected ('best') checkpoint of a finished run and its metadata.
+
+  `like` is any fresh state of the same model (`create_state`, whatever its optimiser settings); the
+  result is in evaluated form (`TrainState.for_evaluation`: no optimiser state), ready for prediction.
 
   Raises FileNotFoundError, naming the directory, when the run has no such checkpoint.
   """
@@ -74,6 +77,9 @@ def restore_selected(checkpoint_dir: str, like: TrainState) -> tuple[TrainState,
     raise FileNotFoundError(f"no trained checkpoint at {best_dir}: train the model first")
   ckpt = RunCheckpoints(checkpoint_dir)
   try:
-    return ckpt.restore_best(like)
+    try:
+      return ckpt.restore_best(like.for_evaluation())
+    except ValueError:  # written before 2026-11-25: the whole training state, Adam's state included
+      return ckpt.restore_best(like)
   finally:
     ckpt.close()

@@ -30,10 +30,11 @@ class TrainState(train_state.TrainState):
     return new.replace(ema_params=jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, self.ema_params, new.params))
 
   def for_evaluation(self) -> "TrainState":
-    """The state to evaluate: the averaged parameters when kept (then without averaging), else itself."""
-    if self.ema_params is None:
-      return self
-    return self.replace(params=self.ema_params, ema_params=None, ema_decay=0.0)
+    """The model to evaluate, select and keep: the averaged parameters when kept, else the parameters,
+    with BatchNorm statistics and step but no optimiser state (which depends on training-only settings
+    such as clipping), so that any caller can restore it from `create_state(...).for_evaluation()`."""
+    params = self.params if self.ema_params is None else self.ema_params
+    return self.replace(params=params, ema_params=None, ema_decay=0.0, opt_state=None)
 
 
 def create_state(model: nn.Module, example: dict[str, jax.Array], key: jax.Array,
