@@ -137,7 +137,8 @@ def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
         state, sums = train_fn(state, batch, step_key)
         total = sums if total is None else jax.tree.map(lambda a, b: a + b, total, sums)
       total = jax.device_get(total)
-      val_metrics = evaluate(state.for_evaluation(), val, config.eval_batch_size, bucket_lengths=config.bucket_lengths, mesh=mesh)
+      val_metrics = evaluate(state.for_evaluation(), val, config.eval_batch_size,
+                             bucket_lengths=config.bucket_lengths, mesh=mesh)
       logs = {
           "train_loss": float(total["loss"]) / float(total["count"]),
           "train_accuracy": float(total["correct"]) / float(total["count"]),

@@ -75,7 +75,8 @@ def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val:
   example = next(batches(train, config.batch_size, bucket_lengths=config.bucket_lengths))
   example.pop("index")
   init_keys, step_keys = zip(*(jax.random.split(jax.random.key(s)) for s in seeds))
-  members = [create_state(model, example, k, config.learning_rate, config.ema_decay, config.clip_norm) for k in init_keys]
+  members = [create_state(model, example, k, config.learning_rate, config.ema_decay, config.clip_norm)
+             for k in init_keys]
   state = stack_states([m.replace(tx=members[0].tx) for m in members])  # one optimiser object: equal tree metadata
   step_keys = jnp.stack(step_keys)
   level_array = jnp.asarray(levels, jnp.float32)
