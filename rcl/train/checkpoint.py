@@ -58,6 +58,16 @@ class RunCheckpoints:
   def restore_best(self, like: TrainState) -> tuple[TrainState, dict] | None:
     return self._restore(self.best, like)
 
+  def restore_best_raw(self) -> tuple[dict, dict]:
+    """The newest 'best' checkpoint as saved (nested dicts of arrays, whatever its layout) and its metadata."""
+    step = self.best.latest_step()
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])  # whatever devices it was saved from
+    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+                          self.best.item_metadata(step)["state"])
+    out = self.best.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
+                                                          meta=ocp.args.JsonRestore()))
+    return out["state"], out["meta"]
+
   def close(self) -> None:
     for manager in (self.latest, self.best):
       manager.wait_until_finished()
@@ -77,9 +87,11 @@ def restore_selected(checkpoint_dir: str, like: TrainState) -> tuple[TrainState,
     raise FileNotFoundError(f"no trained checkpoint at {best_dir}: train the model first")
   ckpt = RunCheckpoints(checkpoint_dir)
   try:
+    evaluated = like.for_evaluation()
     try:
-      return ckpt.restore_best(like.for_evaluation())
-    except ValueError:  # written before 2026-11-25: the whole training state, Adam's state included
-      return ckpt.restore_best(like)
+      return ckpt.restore_best(evaluated)
+    except ValueError:  # an older layout (before 2026-11-25: the whole training state): take the model's parts
+      raw, meta = ckpt.restore_best_raw()
+      return evaluated.replace(params=raw["params"], batch_stats=raw.get("batch_stats") or {}, step=raw["step"]), meta
   finally:
     ckpt.close()
