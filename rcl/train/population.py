@@ -101,10 +101,10 @@ def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val:
         batch.pop("index")
         state, sums = train_fn(state, level_array, step_keys, batch)
         total = sums if total is None else jax.tree.map(jnp.add, total, sums)
-      vtotal = None
+      vtotal, evaluated = None, state.for_evaluation()
       for batch in batches(val, config.eval_batch_size, bucket_lengths=config.bucket_lengths):
         batch.pop("index")
-        sums = eval_fn(state.for_evaluation(), batch)
+        sums = eval_fn(evaluated, batch)
         vtotal = sums if vtotal is None else jax.tree.map(jnp.add, vtotal, sums)
       total, vtotal = jax.device_get((total, vtotal))
       seconds = time.perf_counter() - t0
