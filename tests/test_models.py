@@ -91,3 +91,21 @@ def test_monikers_are_configurations():
   assert (low.noise, low.dropout) == (1.8, 0.9)
   with pytest.raises(ValueError):
     monikers.Hyper(reg_level=2.0)
+
+
+def test_rnn_noise_is_added_at_unit_scale():
+  """sigma = lambda must mean what it means in the CNN: noise on BatchNorm-scaled features, not on the raw
+  attention-pooled GRU outputs, which differ between sequences by only a few hundredths."""
+  model = RNN(num_classes=3, hidden=16, attention=8, dense=(8, 8, 4), noise=1.0, dropout=0.0)
+  batch = _batch(b=64, length=48, seed=3)
+  v = model.init(jax.random.key(0), batch, train=False)
+  rngs = {"noise": jax.random.key(1), "dropout": jax.random.key(2)}
+  (_, state) = model.apply(v, batch, train=True, rngs=rngs, mutable=["batch_stats", "intermediates"],
+                           capture_intermediates=True)
+  pooled = np.asarray(state["intermediates"]["pool"]["__call__"][0][0])
+  normed = np.asarray(state["intermediates"]["norm"]["__call__"][0])
+  noisy = np.asarray(state["intermediates"]["gaussian"]["__call__"][0])
+  assert pooled.std(0).mean() < 0.2  # the raw pooled vector: far below unit scale
+  np.testing.assert_allclose(normed.std(0), 1.0, atol=0.02)  # what the noise is added to
+  assert abs((noisy - normed).std() - 1.0) < 0.05  # sigma = lambda = 1 on that scale
+  assert "norm" in v["batch_stats"]

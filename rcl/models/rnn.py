@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from rcl.models import inputs
 from rcl.models.noise import Dropout, GaussianNoise
+from rcl.models.running_norm import RunningNorm
 
 
 class AttentionPool(nn.Module):
@@ -42,9 +43,11 @@ class RNN(nn.Module):
     hidden: GRU units per direction (the Keras reference: 64).
     attention: attention projection width (128).
     dense: widths of the dense layers after pooling; the last one is the LD feature layer.
-    noise: Gaussian noise sigma applied to the pooled representation (= lambda).
+    noise: Gaussian noise sigma (= lambda) added to the pooled representation once standardised, i.e. at
+      unit scale, as in the CNN's blocks (after BatchNorm).
     dropout: dropout rate after pooling and after the first dense layer (= lambda x 50%).
     input_kind: "seq", "sec" or "seq+sec".
+    batch_axis: the shard_map axis a data-parallel batch is split over (RunningNorm; set by `fit`).
   """
   num_classes: int
   hidden: int = 64
@@ -53,11 +56,17 @@ class RNN(nn.Module):
   noise: float = 1.0
   dropout: float = 0.5
   input_kind: str = "seq"
+  batch_axis: str | None = None
 
   def setup(self):
     # Built in setup so parameter paths are stable: params/bigru/{forward_rnn,backward_rnn}/cell/...
     self.bigru = nn.Bidirectional(nn.RNN(nn.GRUCell(self.hidden)), nn.RNN(nn.GRUCell(self.hidden)))
     self.pool = AttentionPool(self.attention)
+    # As in the CNN, where noise follows BatchNorm, the noise meets unit-scale features, so sigma = lambda
+    # means the same corruption in both families (the pooled GRU outputs differ between sequences by only
+    # ~0.05). Running statistics rather than BatchNorm's per-batch ones: length buckets make batches far
+    # from random samples (see RunningNorm).
+    self.norm = RunningNorm(axis_name=self.batch_axis)
     self.gaussian = GaussianNoise(self.noise)
     self.drop = Dropout(self.dropout)
     self.layers = [nn.Dense(w) for w in self.dense]
@@ -68,7 +77,8 @@ class RNN(nn.Module):
 
     Args:
       batch: 'seq' (and/or 'sec') uint8[b, L] codes, 'length' int32[b] true lengths (<= L).
-      train: enables noise and dropout (needs 'noise' and 'dropout' RNGs).
+      train: updates the running statistics (a mutable 'batch_stats' collection), enables noise and dropout
+        (needs 'noise' and 'dropout' RNGs).
 
     Returns:
       'logits' float32[b, num_classes], 'ld' float32[b, dense[-1]] and 'attention' float32[b, L].
@@ -78,6 +88,7 @@ class RNN(nn.Module):
     # seq_lengths makes the backward GRU start at each sequence's true end (not in the padding).
     h = self.bigru(x, seq_lengths=lengths)  # [b, L, 2 * hidden]
     x, weights = self.pool(h, lengths)  # [b, 2 * hidden]
+    x = self.norm(x, update=train)  # [b, 2 * hidden], unit scale per feature
     x = self.drop(self.gaussian(x, not train), not train)
     for i, layer in enumerate(self.layers):
       x = nn.relu(layer(x))
