@@ -13,6 +13,7 @@ from absl import app, flags, logging
 from rcl.experiment import ExperimentConfig, run_experiment, run_seeds
 from rcl.models.monikers import Hyper
 from rcl.train import sharding
+from rcl.train.loop import SELECTION_RULES
 
 _DATA_DIR = flags.DEFINE_string("data_dir", os.environ.get("RCL_DATA_DIR", "data"),
                                 "Directory the FASTA paths are relative to (default: $RCL_DATA_DIR, else data/).")
@@ -50,13 +51,25 @@ for _name in ("cnn_ema_decay", "rnn_ema_decay"):
   flags.register_validator(_name, lambda v: 0.0 <= v < 1.0, f"--{_name} must be in [0, 1)")
 _LR = flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (paper: Keras default).")
 _CKPT = flags.DEFINE_integer("checkpoint_every", 1, "Epochs between resumable checkpoints.")
-_SELECT = flags.DEFINE_enum("selection", "best_val_accuracy", ["best_val_accuracy", "last"], "Model selection rule.")
+_SELECT = flags.DEFINE_enum("selection", "best_val_accuracy", list(SELECTION_RULES), "Model selection rule.")
 _CACHE = flags.DEFINE_string("structure_cache", os.environ.get("RCL_CACHE_DIR", os.path.expanduser("~/.cache/rcl/structures")),
                               "Directory caching ViennaRNA structures (default: $RCL_CACHE_DIR or ~/.cache/rcl/structures).")
 _FOLD_WORKERS = flags.DEFINE_integer("fold_workers", 0, "Processes folding structures (0: one per CPU).")
 _BURN_IN = flags.DEFINE_integer("burn_in", 10, "Epochs left out of the joint learning coefficient (eq. 1).")
 _COLLAB = flags.DEFINE_list("collab", [], "Collaborative models, e.g. 'LD(A)+LD(E)' (several: comma-separated).")
 _COLLAB_EPOCHS = flags.DEFINE_integer("collab_epochs", 100, "Epochs of each collaborative MLP.")
+_COLLAB_FEATURES = flags.DEFINE_enum(
+    "collab_train_features", ExperimentConfig.collab_train_features, ["sampled", "in_sample"],
+    "What collaborative MLPs learn from on the training split: 'sampled' (training-mode passes of the "
+    "components, noise and dropout on) or 'in_sample' (the paper: deterministic training-set features).")
+_COLLAB_DRAWS = flags.DEFINE_integer("collab_draws", ExperimentConfig.collab_draws,
+                                     "Training-mode passes per component for --collab_train_features=sampled.",
+                                     lower_bound=1)
+_COLLAB_NOISE = flags.DEFINE_float("collab_input_noise", ExperimentConfig.collab_input_noise,
+                                   "Gaussian noise sigma on the collaborative MLP's standardised inputs.",
+                                   lower_bound=0.0)
+_COLLAB_SELECT = flags.DEFINE_enum("collab_selection", ExperimentConfig.collab_selection, list(SELECTION_RULES),
+                                   "Model selection rule of the collaborative MLPs.")
 _SWEEP = flags.DEFINE_string("sweep_model", None, "Moniker to train at every --sweep_levels as one population (Fig. 3-4).")
 _SWEEP_LEVELS = flags.DEFINE_list("sweep_levels", ["0", "0.2", "0.4", "0.6", "0.8", "1.0", "1.2", "1.4", "1.6", "1.8"],
                                   "Regularisation levels lambda of the sweep.")
@@ -64,6 +77,9 @@ _SWEEP_EPOCHS = flags.DEFINE_integer("sweep_epochs", 500, "Epochs of the sweep."
 _CCA_PAIR = flags.DEFINE_list("cca_pair", ["A", "E"], "Components whose validation LD features CCA/PCA compares.")
 _CCA_TRIALS = flags.DEFINE_integer("cca_trials", 0, "Monte Carlo trials per rho (paper: 1000); 0 skips the analysis.")
 _CCA_RHOS = flags.DEFINE_integer("cca_rhos", 21, "Points of the rho grid in [0, 1].")
+_COMPONENTS_FROM = flags.DEFINE_string(
+    "components_from", None, "Another workdir whose trained components are reused, read only, where they are "
+    "identical to the ones asked for (same model, data split and training settings); others train here.")
 _SEEDS = flags.DEFINE_list("seeds", [], "Repeat the whole pipeline per seed and report mean +- sd (overrides --seed).")
 _PARALLEL = flags.DEFINE_bool("data_parallel", False, "Split batches over all local devices.")
 _CPU_DEVICES = flags.DEFINE_integer("cpu_devices", 0, "On a CPU, run as this many host devices (one per core) so "
@@ -116,10 +132,12 @@ def main(argv):
       rnn_buckets=tuple(int(b) for b in _BUCKETS.value),
       learning_rate=_LR.value, checkpoint_every=_CKPT.value, selection=_SELECT.value,
       data_parallel=_PARALLEL.value, structure_cache=_CACHE.value, fold_workers=_FOLD_WORKERS.value,
-      collab=tuple(_COLLAB.value), collab_epochs=_COLLAB_EPOCHS.value, burn_in=_BURN_IN.value,
-      sweep_model=_SWEEP.value, sweep_levels=tuple(float(v) for v in _SWEEP_LEVELS.value),
+      collab=tuple(_COLLAB.value), collab_epochs=_COLLAB_EPOCHS.value,
+      collab_train_features=_COLLAB_FEATURES.value, collab_draws=_COLLAB_DRAWS.value,
+      collab_input_noise=_COLLAB_NOISE.value, collab_selection=_COLLAB_SELECT.value, burn_in=_BURN_IN.value,
+      sweep_model=_SWEEP.value or None, sweep_levels=tuple(float(v) for v in _SWEEP_LEVELS.value),
       sweep_epochs=_SWEEP_EPOCHS.value, cca_pair=tuple(_CCA_PAIR.value), cca_trials=_CCA_TRIALS.value,
-      cca_rhos=_CCA_RHOS.value)
+      cca_rhos=_CCA_RHOS.value, components_from=_COMPONENTS_FROM.value)
   command = shlex.join(["python", "-m", "experiments.run"] + sys.argv[1:])
   callbacks = {"log": lambda s: print(s, flush=True), "on_epoch": _progress(), "on_fold": _fold_progress()}
   try:

@@ -13,18 +13,18 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
-from rcl.analysis import joint, stability
+from rcl.analysis import joint, significance, stability
 from rcl.analysis.metrics import class_report, classification_metrics
-from rcl.collab import combine, features
+from rcl.collab import combine, ensemble, features
 from rcl.collab.features import Features
 from rcl.data.dataset import SPLITS, DataSet, load_dataset
 from rcl.data.structure import attach_structures, fold_all
 from rcl.models import monikers
 from rcl.models.mlp import CollabMLP
 from rcl import feature_study, sweep
-from rcl.report import markdown, provenance
+from rcl.report import figures, markdown, provenance
 from rcl.report.scalars import ScalarLog
-from rcl.train import sharding
+from rcl.train import checkpoint, sharding
 from rcl.train.loop import FitConfig, fit
 from rcl.train.predict import predict
 
@@ -61,12 +61,20 @@ class ExperimentConfig:
     collab: collaborative models named as in the paper's Table 2, e.g. ("LD(A)+LD(E)",).
     collab_epochs: epochs of each collaborative MLP.
     collab_dense: hidden widths of the collaborative MLP.
+    collab_train_features: what the collaborative MLP learns from on the training split: "sampled"
+      (`collab_draws` training-mode passes of every component, noise, dropout and batch statistics on)
+      or "in_sample" (the paper: the components' deterministic features of their own training set).
+    collab_draws: training-mode passes per component for "sampled".
+    collab_input_noise: Gaussian noise sigma on the MLP's standardised inputs in training (0: none).
+    collab_selection: the collaborative MLP's model selection rule (see FitConfig.selection).
     sweep_model: moniker trained at every level of `sweep_levels` as one population (Fig. 3-4); None: no sweep.
     sweep_levels: the regularisation levels lambda of the sweep.
     sweep_epochs: epochs of the sweep.
     cca_pair: the two components whose validation LD features are compared (Sec. 4, Fig. 5).
     cca_trials: Monte Carlo trials per rho for the CCA calibration; 0 skips the feature analysis.
     cca_rhos: points of the rho grid in [0, 1].
+    components_from: another workdir whose trained components are reused (read only) when they are
+      identical to the ones this run asks for (e.g. the feature analysis of an already trained profile).
   """
   workdir: str
   files: Sequence[str] = ()
@@ -99,12 +107,17 @@ class ExperimentConfig:
   collab: Sequence[str] = ()
   collab_epochs: int = 100
   collab_dense: Sequence[int] = (128, 64)
+  collab_train_features: str = "sampled"
+  collab_draws: int = 8
+  collab_input_noise: float = 0.0
+  collab_selection: str = "best_val_accuracy"
   sweep_model: str | None = None
   sweep_levels: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8)
   sweep_epochs: int = 500
   cca_pair: Sequence[str] = ("A", "E")
   cca_trials: int = 0
   cca_rhos: int = 21
+  components_from: str | None = None
 
 
 def _split_fingerprint(data: DataSet) -> str:
@@ -162,17 +175,40 @@ def _fit_identity(fit_config: FitConfig) -> str:
                                   if getattr(fit_config, f.name) != f.default) + ")"
 
 
-def _evaluate(entry: dict, probs: dict[str, np.ndarray], labels: dict[str, np.ndarray], classes: list[str]) -> None:
-  for name in ("val", "test"):
-    y_pred = probs[name].argmax(-1)
-    entry[name] = classification_metrics(labels[name], y_pred, len(classes))
-  entry["test_report"] = class_report(labels["test"], probs["test"].argmax(-1), classes)
+def _safe(name: str) -> str:
+  """A file-name form of a model name: 'LD(A)+LD(E)' -> 'LD_A_LD_E'."""
+  return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
+
+
+def _evaluate(config: ExperimentConfig, name: str, entry: dict, probs: dict[str, np.ndarray], data: DataSet,
+              history: dict | None = None) -> None:
+  """Fills entry's val/test metrics, per-class report, bootstrap interval of test accuracy and figures
+  (training curves when `history` is given; test confusion matrix)."""
+  labels = {n: data.splits[n].labels for n in ("val", "test")}
+  for split in ("val", "test"):
+    entry[split] = classification_metrics(labels[split], probs[split].argmax(-1), len(data.classes))
+  entry["test_report"] = class_report(labels["test"], probs["test"].argmax(-1), data.classes)
+  entry["test_accuracy_ci"] = significance.bootstrap_accuracy(probs["test"].argmax(-1) == labels["test"],
+                                                              seed=config.seed)
+  os.makedirs(os.path.join(config.workdir, "figures"), exist_ok=True)
+  entry["figures"] = {"confusion": os.path.join("figures", f"confusion_{_safe(name)}.png")}
+  figures.confusion(os.path.join(config.workdir, entry["figures"]["confusion"]), name,
+                    entry["test_report"]["confusion_matrix"]["rows_true_cols_predicted"], data.classes)
+  if history is not None:
+    entry["figures"]["curves"] = os.path.join("figures", f"curves_{_safe(name)}.png")
+    figures.training_curves(os.path.join(config.workdir, entry["figures"]["curves"]), name, history,
+                            entry["selected_epoch"])
+
+
+def _model_dir(config: ExperimentConfig, name: str) -> str:
+  """models/<moniker> for a component, models/collab_<safe spec> for a collaborative model."""
+  safe = _safe(name)
+  return os.path.join(config.workdir, "models", safe if safe == name else f"collab_{safe}")
 
 
 def _train(config: ExperimentConfig, name: str, model, train, val, fit_config: FitConfig, identity: dict, *,
-           on_epoch: EpochLog | None, checkpoint_name: str = "checkpoints"):
-  safe = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")  # 'LD(A)+LD(E)' -> 'LD_A_LD_E'
-  model_dir = os.path.join(config.workdir, "models", safe if safe == name else f"collab_{safe}")
+           on_epoch: EpochLog | None, checkpoint_dir: str):
+  model_dir = _model_dir(config, name)
   os.makedirs(model_dir, exist_ok=True)
   mesh = sharding.data_mesh() if config.data_parallel else None
   t0 = time.perf_counter()
@@ -184,8 +220,8 @@ def _train(config: ExperimentConfig, name: str, model, train, val, fit_config: F
       on_epoch(name, epoch, epochs, logs)
 
   try:
-    result = fit(model, train, val, fit_config, checkpoint_dir=os.path.join(model_dir, checkpoint_name),
-                 identity=identity, mesh=mesh, on_epoch=epoch_done)
+    result = fit(model, train, val, fit_config, checkpoint_dir=checkpoint_dir, identity=identity, mesh=mesh,
+                 on_epoch=epoch_done)
   finally:
     scalars.close()
   _write_json(os.path.join(model_dir, "history.json"), result.history)
@@ -196,6 +232,30 @@ def _train(config: ExperimentConfig, name: str, model, train, val, fit_config: F
            "wall_seconds": time.perf_counter() - t0,
            "joint_learning": joint.coefficients(result.history, config.burn_in)}
   return result, entry, model_dir
+
+
+def _draws(config: ExperimentConfig) -> int:
+  """Training-mode feature passes each component needs (for collaborative models learning from them)."""
+  return config.collab_draws if config.collab and config.collab_train_features == "sampled" else 0
+
+
+def _reusable(config: ExperimentConfig, name: str, identity: dict, epochs: int, log: Log) -> str:
+  """The checkpoint directory a component is read from or trained into: `config.components_from`'s when it
+  holds this very component (same identity: model, classes, split, training settings) trained for exactly
+  `epochs` epochs, read only; otherwise this workdir's own."""
+  own = os.path.join(_model_dir(config, name), "checkpoints")
+  if not config.components_from:
+    return own
+  other = os.path.join(config.components_from, "models", name, "checkpoints")
+  meta = checkpoint.latest_meta(other)
+  if meta is not None and meta.get("identity") == identity and meta.get("epoch") == epochs:
+    log(f"[{name}] reusing the trained component in {other} (same model, data split and training settings)")
+    return other
+  why = ("nothing trained there" if meta is None else
+         f"trained for {meta.get('epoch')} epochs, not {epochs}" if meta.get("identity") == identity else
+         "a different model, data split or training settings")
+  log(f"[{name}] not reusing {other}: {why}; training it here")
+  return own
 
 
 def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.Moniker, *,
@@ -210,43 +270,77 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
   method = monikers.describe(moniker, config.hyper)
   log(f"[{moniker.name}] {method}: {fit_config.epochs} epochs, train {len(data.splits['train'])}, "
       f"val {len(data.splits['val'])}")
+  checkpoint_dir = _reusable(config, moniker.name, identity, fit_config.epochs, log)
   result, entry, model_dir = _train(config, moniker.name, model, data.splits["train"], data.splits["val"],
-                                    fit_config, identity, on_epoch=on_epoch)
-  feats = features.extract(model, os.path.join(model_dir, "checkpoints"), identity, data,
-                           bucket_lengths=buckets, batch_size=config.eval_batch_size)
+                                    fit_config, identity, on_epoch=on_epoch, checkpoint_dir=checkpoint_dir)
+  feats = features.extract(model, checkpoint_dir, identity, data,
+                           bucket_lengths=buckets, batch_size=config.eval_batch_size, draws=_draws(config),
+                           train_batch_size=config.batch_size, seed=config.seed)
   features.save(os.path.join(model_dir, "features.npz"), feats)
   entry = {"method": method, "arch": moniker.arch, "inputs": moniker.input_kind, **entry}
-  _evaluate(entry, {n: feats[n]["O"] for n in SPLITS}, {n: data.splits[n].labels for n in SPLITS}, data.classes)
+  _evaluate(config, moniker.name, entry, {n: feats[n]["O"] for n in ("val", "test")}, data, result.history)
   log(f"[{moniker.name}] selected epoch {result.selected_epoch}: val acc {entry['val']['accuracy']:.4f}, "
       f"test acc {entry['test']['accuracy']:.4f}")
   return entry, feats
 
 
 def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, component_features: dict[str, Features],
-                        *, log: Log, on_epoch: EpochLog | None = None) -> dict:
+                        *, log: Log, on_epoch: EpochLog | None = None) -> tuple[dict, dict[str, np.ndarray]]:
   """Trains the collaborative MLP on the named component features (train), selects on validation,
-  evaluates once on test; returns its results entry."""
+  evaluates once on test; returns its results entry and its val/test probabilities."""
   labels = {n: data.splits[n].labels for n in SPLITS}
-  tables = combine.combine(spec, component_features, labels)
+  train_from = features.SAMPLED if config.collab_train_features == "sampled" else "train"
+  tables = combine.combine(spec, component_features, labels, train_from=train_from)
   model = CollabMLP(num_classes=len(data.classes), dense=tuple(config.collab_dense), noise=config.hyper.noise,
-                    dropout=config.hyper.dropout)
-  fit_config = _fit_config(config, config.collab_epochs, None)
-  # Its checkpoints are keyed by the exact input features: a component retrained or extended to a new
-  # selected epoch gives new features and so a fresh MLP, while the old one's checkpoints stay on disk.
+                    dropout=config.hyper.dropout, input_noise=config.collab_input_noise)
+  fit_config = dataclasses.replace(_fit_config(config, config.collab_epochs, None), selection=config.collab_selection)
   inputs = _inputs_fingerprint(tables)
   identity = {"collab": spec, "model": repr(model), "classes": data.classes, "split": _split_fingerprint(data),
               "fit": _fit_identity(fit_config), "inputs": tables["train"].features.shape[1],
               "inputs_fingerprint": inputs}
-  log(f"[{spec}] collaborative MLP on {tables['train'].features.shape[1]} features (fingerprint {inputs}), "
+  # Its checkpoints are keyed by its identity, input features included: a component retrained or extended
+  # to a new selected epoch gives new features, other MLP settings a new identity, and so a fresh MLP,
+  # while the old one's checkpoints stay on disk.
+  key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+  log(f"[{spec}] collaborative MLP on {tables['train'].features.shape[1]} features of "
+      f"{len(tables['train'])} training rows ({config.collab_train_features}; inputs {inputs}), "
       f"{fit_config.epochs} epochs")
   result, entry, _ = _train(config, spec, model, tables["train"], tables["val"], fit_config, identity,
-                            on_epoch=on_epoch, checkpoint_name=os.path.join("checkpoints", inputs))
+                            on_epoch=on_epoch, checkpoint_dir=os.path.join(_model_dir(config, spec), "checkpoints", key))
   probs = {n: predict(result.state, tables[n], config.eval_batch_size)["probs"] for n in ("val", "test")}
-  entry = {"method": "collaborative MLP", "features": spec, "inputs_fingerprint": inputs, **entry}
-  _evaluate(entry, probs, labels, data.classes)
+  entry = {"method": "collaborative MLP", "features": spec, "train_features": config.collab_train_features,
+           "inputs_fingerprint": inputs, "checkpoint_key": key, **entry}
+  _evaluate(config, spec, entry, probs, data, result.history)
   log(f"[{spec}] selected epoch {result.selected_epoch}: val acc {entry['val']['accuracy']:.4f}, "
       f"test acc {entry['test']['accuracy']:.4f}")
-  return entry
+  return entry, probs
+
+
+def evaluate_ensemble(config: ExperimentConfig, data: DataSet, spec: str,
+                      component_features: dict[str, Features]) -> tuple[dict, dict[str, np.ndarray]]:
+  """The baseline of a collaborative spec: its components' averaged softmax outputs, nothing trained."""
+  names = ensemble.members(spec)
+  probs = {n: ensemble.average(names, component_features, n) for n in ("val", "test")}
+  entry = {"method": "mean of softmax outputs (no training)", "members": names}
+  _evaluate(config, ensemble.name(spec), entry, probs, data)
+  return entry, probs
+
+
+def compare(config: ExperimentConfig, spec: str, results: dict, correct: dict[str, np.ndarray]) -> dict:
+  """Paired test-set comparisons of a collaborative model with each of its components and its ensemble.
+
+  The best component is the one with the highest validation accuracy (never chosen on the test set).
+  Per rival: the exact McNemar test and a paired bootstrap interval of the accuracy difference.
+  """
+  names = ensemble.members(spec)
+  best = max(names, key=lambda m: results["models"][m]["val"]["accuracy"])
+  out = {"best_component": best, "ensemble": ensemble.name(spec), "rivals": {}}
+  for rival in names + [ensemble.name(spec)]:
+    out["rivals"][rival] = {
+        "mcnemar": significance.mcnemar_exact(correct[spec], correct[rival]),
+        "accuracy_difference": significance.bootstrap_accuracy(correct[spec], baseline=correct[rival],
+                                                               seed=config.seed)}
+  return out
 
 
 def add_structures(config: ExperimentConfig, data: DataSet, *, log: Log, on_fold: FoldLog | None = None) -> dict:
@@ -298,15 +392,25 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
     data.summary["structures"] = add_structures(config, data, log=log, on_fold=on_fold)
     _write_json(os.path.join(config.workdir, "data_summary.json"), data.summary)
   results: dict = {"dataset": config.dataset, "seed": config.seed, "environment": provenance.environment(),
-                   "protocol": data.summary["protocol"], "models": {}, "collaborative": {}}
-  component_features = {}
+                   "protocol": data.summary["protocol"], "models": {}, "ensembles": {}, "collaborative": {}}
+  component_features, correct = {}, {}
+  test_labels = data.splits["test"].labels
   for moniker in chosen:
     results["models"][moniker.name], component_features[moniker.name] = train_component(
         config, data, moniker, log=log, on_epoch=on_epoch)
+    correct[moniker.name] = component_features[moniker.name]["test"]["O"].argmax(-1) == test_labels
     _write_json(os.path.join(config.workdir, "results.json"), results)
   for spec in config.collab:
-    results["collaborative"][spec] = train_collaborative(config, data, spec, component_features,
-                                                         log=log, on_epoch=on_epoch)
+    rows = {"ensembles": (ensemble.name(spec), evaluate_ensemble(config, data, spec, component_features)),
+            "collaborative": (spec, train_collaborative(config, data, spec, component_features, log=log,
+                                                        on_epoch=on_epoch))}
+    for section, (name, (entry, probs)) in rows.items():
+      results[section][name] = entry
+      correct[name] = probs["test"].argmax(-1) == test_labels
+    results["collaborative"][spec]["comparison"] = cmp = compare(config, spec, results, correct)
+    rivals = ", ".join(f"{r} {results['ensembles' if r.startswith('Ensemble') else 'models'][r]['test']['accuracy']:.4f} "
+                       f"(McNemar p {c['mcnemar']['p_value']:.3g})" for r, c in cmp["rivals"].items())
+    log(f"[{spec}] test acc {results['collaborative'][spec]['test']['accuracy']:.4f} against {rivals}")
     _write_json(os.path.join(config.workdir, "results.json"), results)
   if config.cca_trials > 0:
     x, y = config.cca_pair
@@ -346,6 +450,7 @@ def run_seeds(config: ExperimentConfig, seeds: Sequence[int], *, command: str = 
                                command=command, log=log, on_epoch=on_epoch, on_fold=on_fold))
   summary = {"dataset": config.dataset, "seeds": list(seeds), "environment": provenance.environment(),
              "protocol": runs[0]["protocol"], "stability": stability.aggregate(runs),
+             "comparisons": stability.comparisons(runs),
              "per_seed": {str(s): os.path.join(f"seed_{s}", "results.json") for s in seeds}}
   _write_json(os.path.join(config.workdir, "results.json"), summary)
   with open(os.path.join(config.workdir, "report.md"), "w") as f:

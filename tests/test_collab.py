@@ -1,10 +1,12 @@
 """Collaborative learning: feature specs, standardised combination, extraction checks, multi-seed summary."""
 
+import dataclasses
 import os
 
 import numpy as np
 import pytest
 
+from rcl.analysis.metrics import METRIC_KEYS
 from rcl.analysis.stability import aggregate
 from rcl.collab import combine, features
 from rcl.data.dataset import DataSet
@@ -63,6 +65,21 @@ def test_extraction_from_checkpoint_and_its_checks(tmp_path):
   features.save(str(tmp_path / "f.npz"), feats)
   loaded = features.load(str(tmp_path / "f.npz"))
   np.testing.assert_array_equal(loaded["test"]["LD"], feats["test"]["LD"])
+  sampled = features.extract(model, str(tmp_path / "ck"), identity, data, draws=3, train_batch_size=32, seed=1)
+  draws = sampled[features.SAMPLED]
+  assert draws["LD"].shape == (3, 96, 6) and draws["O"].shape == (3, 96, 3)
+  np.testing.assert_array_equal(sampled["train"]["LD"], feats["train"]["LD"])  # deterministic splits unchanged
+  assert not np.allclose(draws["LD"][0], draws["LD"][1])  # every pass draws its own noise and dropout
+  assert not np.allclose(draws["LD"][0], feats["train"]["LD"])
+  again = features.extract(model, str(tmp_path / "ck"), identity, data, draws=3, train_batch_size=32, seed=1)
+  np.testing.assert_array_equal(again[features.SAMPLED]["O"], draws["O"])  # seeded: reproducible
+  labels = {s: data.splits[s].labels for s in ("train", "val", "test")}
+  tables = combine.combine("LD(A)+O(A)", {"A": sampled}, labels, train_from=features.SAMPLED)
+  assert tables["train"].features.shape == (3 * 96, 9) and tables["val"].features.shape == (32, 9)
+  np.testing.assert_array_equal(tables["train"].labels, np.tile(labels["train"], 3))
+  raw = np.concatenate([draws["LD"].reshape(288, 6), draws["O"].reshape(288, 3)], 1)  # pass after pass
+  std = np.where(raw.std(0) > 1e-6, raw.std(0), 1.0)
+  np.testing.assert_allclose(tables["train"].features, (raw - raw.mean(0)) / std, rtol=1e-4, atol=1e-4)
   with pytest.raises(ValueError, match="class vocabulary"):
     features.extract(model, str(tmp_path / "ck"), dict(identity, classes=["a", "b", "c"]), data)
   with pytest.raises(ValueError, match="data split"):
@@ -71,7 +88,7 @@ def test_extraction_from_checkpoint_and_its_checks(tmp_path):
 
 def test_aggregate_mean_and_sd():
   def run(acc):
-    m = {k: acc for k in ("accuracy", "precision", "recall", "f1", "specificity")}
+    m = {k: acc for k in METRIC_KEYS}
     return {"models": {"A": {"val": m, "test": m}}, "collaborative": {}}
   out = aggregate([run(0.9), run(0.8), run(0.7)])
   cell = out["models"]["A"]["test"]["accuracy"]
@@ -85,15 +102,20 @@ def test_collaborative_model_is_retrained_when_its_input_features_change(tmp_pat
   rng = np.random.default_rng(0)
   feats = {"A": {s: {"LD": rng.normal(size=(len(data.splits[s]), 6)).astype(np.float32),
                      "O": rng.random((len(data.splits[s]), 3)).astype(np.float32)} for s in ("train", "val", "test")}}
-  config = ExperimentConfig(workdir=str(tmp_path), collab_epochs=2, batch_size=32)
-  first = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
-  again = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
+  config = ExperimentConfig(workdir=str(tmp_path), collab_epochs=2, batch_size=32, collab_train_features="in_sample")
+  first, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
+  again, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
   assert first["resumed_from_epoch"] == 0 and again["resumed_from_epoch"] == 2  # same inputs: nothing retrained
   assert again["inputs_fingerprint"] == first["inputs_fingerprint"]
   assert again["test"]["accuracy"] == first["test"]["accuracy"]
   # The component was extended and selected another epoch: its features changed, so must the MLP.
   feats["A"]["val"]["LD"] = feats["A"]["val"]["LD"] + 1e-3
-  changed = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
+  changed, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
   assert changed["resumed_from_epoch"] == 0 and changed["inputs_fingerprint"] != first["inputs_fingerprint"]
   kept = sorted(os.listdir(tmp_path / "models" / "collab_LD_A" / "checkpoints"))
-  assert kept == sorted([first["inputs_fingerprint"], changed["inputs_fingerprint"]])  # the old MLP is kept
+  assert kept == sorted([first["checkpoint_key"], changed["checkpoint_key"]])  # the old MLP is kept
+  # Other MLP settings on the same features: a fresh MLP as well, not a refusal to resume.
+  noisy, _ = train_collaborative(dataclasses.replace(config, collab_input_noise=0.5), data, "LD(A)", feats,
+                                 log=lambda s: None)
+  assert noisy["resumed_from_epoch"] == 0 and noisy["inputs_fingerprint"] == changed["inputs_fingerprint"]
+  assert noisy["checkpoint_key"] not in kept

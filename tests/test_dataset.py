@@ -69,3 +69,15 @@ def test_explicit_mode_vocabulary_is_union_and_val_carved(write_fasta):
   assert data.summary["test"]["class_counts"] == {"a": 5, "b": 0, "c": 5}
   with pytest.raises(ValueError, match="either"):
     load_dataset([train], train_files=[train], test_files=[test])
+
+
+def test_given_test_file_is_evaluated_as_published(write_fasta):
+  train = write_fasta("train.fa", ">t1 a\nACGTACGT\n>t2 b\nGGGGCCCC\n>t3 a\nACGTACGT\n")
+  # The published test set repeats a record, carries a conflicting label and shares a training sequence.
+  test = write_fasta("test.fa", ">x1 a\nACGTACGT\n>x2 b\nTTTTAAAA\n>x3 b\nTTTTAAAA\n>x4 a\nTTTTAAAA\n>x5 b\nCCCCAAAA\n")
+  val = write_fasta("val.fa", ">v1 a\nAAAACCCC\n>v2 b\nGGGGTTTT\n>v3 b\nGGGGTTTT\n")
+  data = load_dataset(train_files=[train], val_files=[val], test_files=[test], max_len=16)
+  assert data.splits["test"].ids == ["x1", "x2", "x3", "x4", "x5"]  # record for record
+  assert data.splits["test"].labels.tolist() == [data.classes.index(c) for c in "abbab"]
+  assert len(data.splits["train"]) == 2 and len(data.splits["val"]) == 2  # these are still de-duplicated
+  assert data.summary["test_records_in_train"] == 1 and data.summary["test_duplicate_records"] == 2

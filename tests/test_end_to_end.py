@@ -6,6 +6,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
+
+from rcl.analysis.metrics import METRIC_KEYS
 
 from rcl.data.fasta import read_fasta
 
@@ -22,6 +25,11 @@ def _subset(real_data, tmp_path, per_class=25):
   path = tmp_path / "subset.fasta"
   path.write_text("".join(lines))
   return path, sum(taken.values())
+
+
+def _labels(fasta, ids):
+  by_id = {r.id: r.label for r in read_fasta(fasta)}
+  return [by_id[i] for i in ids]
 
 
 def _run(args, cwd):
@@ -46,8 +54,13 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
   for name in ("A", "G"):
     entry = results["models"][name]
     for split in ("val", "test"):
-      assert set(entry[split]) == {"accuracy", "precision", "recall", "f1", "specificity"}
+      assert set(entry[split]) == set(METRIC_KEYS)
       assert 0.0 <= entry[split]["accuracy"] <= 1.0
+      assert entry[split]["recall_weighted"] == pytest.approx(entry[split]["accuracy"])
+    ci = entry["test_accuracy_ci"]
+    assert ci["low"] <= entry["test"]["accuracy"] <= ci["high"]
+    for figure in ("curves", "confusion"):
+      assert (workdir / entry["figures"][figure]).stat().st_size > 1000
     assert entry["epochs"] == {"A": 2, "G": 1}[name] and entry["wall_seconds"] > 0
   vocab = json.loads((workdir / "vocabulary.json").read_text())["classes"]
   assert len(vocab) == 13 and vocab == sorted(vocab)
@@ -58,6 +71,18 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
   collab = results["collaborative"]["LD(A)+O(G)"]
   assert collab["epochs"] == 2 and 0.0 <= collab["test"]["accuracy"] <= 1.0
   assert "## Table 2: collaborative models" in report and "| LD(A)+O(G) | collaborative MLP" in report
+  # The plain ensemble baseline: the mean of A's and G's test softmax outputs, and the paired tests against it.
+  feats = {m: np.load(workdir / "models" / m / "features.npz") for m in ("A", "G")}
+  labels = [vocab.index(c) for c in _labels(fasta, json.loads((workdir / "splits.json").read_text())["test"])]
+  mean = (feats["A"]["test/O"] + feats["G"]["test/O"]) / 2
+  assert results["ensembles"]["Ensemble(A+G)"]["test"]["accuracy"] == pytest.approx(np.mean(mean.argmax(1) == labels))
+  assert "| Ensemble(A+G) | mean of softmax outputs (no training)" in report
+  cmp = collab["comparison"]
+  assert cmp["best_component"] in ("A", "G") and set(cmp["rivals"]) == {"A", "G", "Ensemble(A+G)"}
+  for rival in cmp["rivals"].values():
+    assert 0.0 <= rival["mcnemar"]["p_value"] <= 1.0
+  assert "## Is collaboration better?" in report and "McNemar" in report
+  assert feats["A"]["train_sampled/LD"].shape[0] == 8  # the collaborative MLP learns from 8 training-mode passes
   assert (workdir / "models" / "A" / "features.npz").exists()
   summary = json.loads((workdir / "data_summary.json").read_text())
   assert summary["train"]["records"] + summary["val"]["records"] + summary["test"]["records"] == n

@@ -113,6 +113,15 @@ def test_best_checkpoint_is_selected(tmp_path):
   assert np.isclose(evaluate(result.state, val)["accuracy"], result.history["val_accuracy"][best])
 
 
+def test_lowest_validation_loss_selection(tmp_path):
+  train, val = synthetic(200, 8), synthetic(60, 9)
+  result = fit(small_cnn(reg=0.6), train, val, FitConfig(epochs=4, batch_size=32, selection="best_val_loss"),
+               checkpoint_dir=str(tmp_path))
+  best = int(np.argmin(result.history["val_loss"]))
+  assert result.selected_epoch == best + 1
+  assert np.isclose(evaluate(result.state, val)["loss"], result.history["val_loss"][best], rtol=1e-5)
+
+
 def test_selected_model_restores_from_the_older_full_state_layout(tmp_path):
   from rcl.train.checkpoint import RunCheckpoints, restore_selected  # noqa: PLC0415
   train, val = synthetic(64, 8), synthetic(32, 9)

@@ -55,21 +55,29 @@ class FeatureTable:
     return {"features": self.features, "label": self.labels}
 
 
-def combine(spec: str, features: dict[str, Features], labels: dict[str, np.ndarray]) -> dict[str, FeatureTable]:
-  """Concatenates the named features per split and standardises every column on the training split.
+def combine(spec: str, features: dict[str, Features], labels: dict[str, np.ndarray], *,
+            train_from: str = "train") -> dict[str, FeatureTable]:
+  """Concatenates the named features per split and standardises every column on the training table.
 
   Args:
     spec: e.g. 'LD(A)+LD(E)'.
-    features: moniker -> {split -> {'LD'|'O' -> float32[n, d]}}.
+    features: moniker -> {split -> {'LD'|'O' -> float32[n, d]}}, and optionally
+      {features.SAMPLED -> {'LD'|'O' -> float32[draws, n, d]}} (training-mode draws of the training split).
     labels: split -> int32[n].
+    train_from: 'train' (the paper: deterministic features of the training split) or
+      features.SAMPLED (every training-mode draw of every training sequence is one row).
   """
   terms = parse(spec)
   missing = sorted({m for _, m in terms} - set(features))
   if missing:
     raise ValueError(f"{spec!r} needs component(s) {missing}, which were not trained in this run")
-  raw = {name: np.concatenate([features[m][name][kind] for kind, m in terms], axis=1).astype(np.float32)
-         for name in SPLITS}
+  raw = {}
+  for name, source in (("train", train_from), ("val", "val"), ("test", "test")):
+    parts = [features[m][source][kind] for kind, m in terms]
+    raw[name] = np.concatenate([p.reshape(-1, p.shape[-1]) for p in parts], axis=1).astype(np.float32)
+  repeats = len(raw["train"]) // len(labels["train"])
+  table_labels = dict(labels, train=np.tile(labels["train"], repeats))  # draws stacked draw after draw
   mean = raw["train"].mean(0)
   std = raw["train"].std(0)
   std = np.where(std > 1e-6, std, 1.0)  # dead units stay zero rather than blowing up
-  return {name: FeatureTable((raw[name] - mean) / std, labels[name]) for name in SPLITS}
+  return {name: FeatureTable((raw[name] - mean) / std, table_labels[name]) for name in SPLITS}

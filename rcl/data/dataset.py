@@ -156,8 +156,10 @@ def load_dataset(
 
   Either `files` (merged, de-duplicated, shuffled with `seed` and split by `fractions`: the paper's
   Test13 protocol) or explicit `train_files` and `test_files` (Test88 style); in the explicit mode a
-  missing `val_files` is carved out of the training records (10%, seeded). Each split is de-duplicated
-  within itself; sequences shared between given splits are counted in the summary, not removed.
+  missing `val_files` is carved out of the training records (10%, seeded). Given training and
+  validation files are de-duplicated within themselves; given test files are kept record for record,
+  as published (duplicates included). Sequences shared between given splits are counted in the
+  summary ('overlap', 'test_records_in_train'), not removed.
   The vocabulary is the sorted union of all labels, so a class absent from one split still has an index.
   """
   if bool(files) == bool(train_files or test_files):
@@ -174,10 +176,12 @@ def load_dataset(
     if not train_files or not test_files:
       raise ValueError("explicit splits need both train_files and test_files")
     by_split, summary["dedup"] = {}, {}
-    for name, paths in (("train", train_files), ("val", val_files), ("test", test_files)):
+    for name, paths in (("train", train_files), ("val", val_files)):
       if paths:
         by_split[name], report = deduplicate(_read_all(paths), on_conflict)
         summary["dedup"][name] = dataclasses.asdict(report)
+    # A given test set is evaluated as published, record for record: nothing removed or merged.
+    by_split["test"] = _read_all(test_files)
     if "val" not in by_split:
       train = by_split["train"]
       parts = split_indices(len(train), seed, (0.9, 0.1, 0.0))
@@ -185,6 +189,8 @@ def load_dataset(
       by_split["val"] = [train[i] for i in parts["val"]]
     seen = {name: {r.sequence for r in by_split[name]} for name in SPLITS}
     summary["overlap"] = {f"{a}&{b}": len(seen[a] & seen[b]) for a, b in (("train", "val"), ("train", "test"), ("val", "test"))}
+    summary["test_records_in_train"] = sum(r.sequence in seen["train"] for r in by_split["test"])
+    summary["test_duplicate_records"] = len(by_split["test"]) - len(seen["test"])
     summary["protocol"] = ("given files: train " + ", ".join(map(str, train_files)) + "; val " +
                            (", ".join(map(str, val_files)) if val_files else f"10% of train (seed {seed})") +
                            "; test " + ", ".join(map(str, test_files)))

@@ -74,6 +74,19 @@ class RunCheckpoints:
       manager.close()
 
 
+def latest_meta(checkpoint_dir: str) -> dict | None:
+  """The metadata (epoch, history, identity, ...) of a run's newest 'latest' checkpoint, read without
+  changing anything on disk, or None when there is none."""
+  latest = os.path.join(os.path.abspath(checkpoint_dir), "latest")
+  if not os.path.isdir(latest) or not any(name.isdigit() for name in os.listdir(latest)):
+    return None
+  manager = ocp.CheckpointManager(latest, options=ocp.CheckpointManagerOptions(read_only=True))
+  try:
+    return manager.restore(manager.latest_step(), args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+  finally:
+    manager.close()
+
+
 def restore_selected(checkpoint_dir: str, like: TrainState) -> tuple[TrainState, dict]:
   """The selected ('best') checkpoint of a finished run and its metadata.
 

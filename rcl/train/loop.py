@@ -19,7 +19,7 @@ from rcl.train.predict import evaluate
 from rcl.train.state import TrainState, create_state
 
 HISTORY_KEYS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
-SELECTION_RULES = ("best_val_accuracy", "last")
+SELECTION_RULES = ("best_val_accuracy", "best_val_loss", "last")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +36,8 @@ class FitConfig:
     clip_norm: > 0 clips each gradient to this global norm before Adam; 0 (the paper) does not clip.
     checkpoint_every: epochs between 'latest' checkpoints (the last epoch is always saved).
     bucket_lengths: padded lengths for length bucketing, or None for fixed-width batches.
-    selection: "best_val_accuracy" (ties: lower validation loss, then the earlier epoch) or "last".
+    selection: "best_val_accuracy" (ties: lower validation loss, then the earlier epoch),
+      "best_val_loss" (ties: higher validation accuracy, then the earlier epoch) or "last".
     seed: seeds the initialisation, the epoch shuffles and the noise/dropout keys.
   """
   epochs: int
@@ -73,9 +74,12 @@ class FitResult:
   seconds: float
 
 
-def _better(val_acc: float, val_loss: float, best: dict | None) -> bool:
-  if best is None:
+def _better(rule: str, val_acc: float, val_loss: float, best: dict | None) -> bool:
+  """Whether this epoch replaces the selected one under `rule` (always, for 'last')."""
+  if best is None or rule == "last":
     return True
+  if rule == "best_val_loss":
+    return val_loss < best["val_loss"] or (val_loss == best["val_loss"] and val_acc > best["val_accuracy"])
   return val_acc > best["val_accuracy"] or (val_acc == best["val_accuracy"] and val_loss < best["val_loss"])
 
 
@@ -150,7 +154,7 @@ def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
         history[k].append(logs[k])
       meta = {"epoch": epoch + 1, "history": history, "identity": identity}
       # 'best' holds the selected model, which feature extraction and classification read back.
-      if config.selection == "last" or _better(logs["val_accuracy"], logs["val_loss"], best):
+      if _better(config.selection, logs["val_accuracy"], logs["val_loss"], best):
         best = {"epoch": epoch + 1, "val_accuracy": logs["val_accuracy"], "val_loss": logs["val_loss"]}
         if ckpt is not None:
           ckpt.save_best(epoch + 1, state.for_evaluation(), dict(meta, best=best))

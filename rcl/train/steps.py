@@ -72,3 +72,12 @@ def predict_step(state: TrainState, batch: dict[str, jax.Array], axis_name: str 
   del axis_name  # per-sequence outputs: nothing to reduce over shards
   out = state.apply_fn(_variables(state, state.params), batch, train=False)
   return {"probs": jax.nn.softmax(out["logits"], -1), "ld": out["ld"]}
+
+
+def sample_step(state: TrainState, batch: dict[str, jax.Array], key: jax.Array) -> dict[str, jax.Array]:
+  """Outputs as in training, one random draw: noise and dropout on, BatchNorm on this batch's statistics
+  (its running averages are left unchanged). Same keys as `predict_step`."""
+  noise_key, dropout_key = jax.random.split(key)
+  out, _ = state.apply_fn(_variables(state, state.params), batch, train=True,
+                          rngs={"noise": noise_key, "dropout": dropout_key}, mutable=["batch_stats"])
+  return {"probs": jax.nn.softmax(out["logits"], -1), "ld": out["ld"]}

@@ -1,0 +1,79 @@
+"""Which collaborative training wins? `python -m experiments.collab_study --workdirs=runs/x/seed_0,runs/x/seed_1`.
+
+Retrains the collaborative MLPs of finished runs (their components untouched: features are read from
+models/<moniker>/features.npz) under each lever of BUILD.md's "Collaborative learning" study, and prints
+per variant the validation accuracy of every run, its mean (what the choice is made on) and, for the
+record only, the mean test accuracy beside the best component's and the plain ensemble's. Scratch
+checkpoints go under --out.
+"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+from absl import app, flags, logging
+
+from rcl.collab import ensemble, features
+from rcl.data.dataset import load_dataset
+from rcl.experiment import ExperimentConfig, evaluate_ensemble, train_collaborative
+from rcl.models.monikers import Hyper
+
+VARIANTS = {
+    "in_sample": {"collab_train_features": "in_sample"},  # the paper's way
+    "in_sample+input_noise": {"collab_train_features": "in_sample", "collab_input_noise": 1.0},
+    "in_sample+val_loss": {"collab_train_features": "in_sample", "collab_selection": "best_val_loss"},
+    "sampled": {"collab_train_features": "sampled"},
+    "sampled+input_noise": {"collab_train_features": "sampled", "collab_input_noise": 1.0},
+    "sampled+val_loss": {"collab_train_features": "sampled", "collab_selection": "best_val_loss"},
+}
+
+_WORKDIRS = flags.DEFINE_list("workdirs", [], "Finished runs (one per seed) whose collaborative models to redo.")
+_VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), f"Levers to compare, of {list(VARIANTS)}.")
+_OUT = flags.DEFINE_string("out", "runs/collab_study", "Scratch directory for the retrained MLPs.")
+
+
+def _load(workdir: str):
+  with open(os.path.join(workdir, "config.json")) as f:
+    saved = json.load(f)
+  saved.pop("command")
+  hyper = Hyper(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.pop("hyper").items()})
+  config = ExperimentConfig(hyper=hyper, **saved)
+  data = load_dataset(config.files, train_files=config.train_files, val_files=config.val_files,
+                      test_files=config.test_files, seed=config.seed, max_len=config.max_len,
+                      fractions=tuple(config.fractions), on_conflict=config.on_conflict)
+  monikers = {m for spec in config.collab for m in ensemble.members(spec)}
+  feats = {m: features.load(os.path.join(workdir, "models", m, "features.npz")) for m in monikers}
+  with open(os.path.join(workdir, "results.json")) as f:
+    results = json.load(f)
+  return config, data, feats, results
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  runs = [_load(w) for w in _WORKDIRS.value]
+  rows = []
+  for variant in _VARIANTS.value:
+    for spec in runs[0][0].collab:
+      val, test, best, plain = [], [], [], []
+      for (config, data, feats, results), workdir in zip(runs, _WORKDIRS.value):
+        scratch = os.path.join(_OUT.value, variant, os.path.basename(os.path.normpath(workdir)))
+        cfg = dataclasses.replace(config, workdir=scratch, **VARIANTS[variant])
+        entry, _ = train_collaborative(cfg, data, spec, feats, log=lambda s: None)
+        baseline, _ = evaluate_ensemble(cfg, data, spec, feats)
+        component = max(ensemble.members(spec), key=lambda m: results["models"][m]["val"]["accuracy"])
+        val.append(entry["val"]["accuracy"])
+        test.append(entry["test"]["accuracy"])
+        best.append(results["models"][component]["test"]["accuracy"])
+        plain.append(baseline["test"]["accuracy"])
+      rows.append((variant, spec, val, test, best, plain))
+      print(f"{variant:24s} {spec:14s} val {' '.join(f'{v:.4f}' for v in val)} mean {np.mean(val):.4f} | "
+            f"test mean {np.mean(test):.4f} (best component {np.mean(best):.4f}, ensemble {np.mean(plain):.4f})",
+            flush=True)
+  chosen = max(rows, key=lambda r: np.mean(r[2]))
+  print(f"highest mean validation accuracy: {chosen[0]} ({np.mean(chosen[2]):.4f})")
+
+
+if __name__ == "__main__":
+  app.run(main)
