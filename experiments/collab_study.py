@@ -19,14 +19,20 @@ from rcl.data.dataset import load_dataset
 from rcl.experiment import ExperimentConfig, evaluate_ensemble, train_collaborative
 from rcl.models.monikers import Hyper
 
-VARIANTS = {
-    "in_sample": {"collab_train_features": "in_sample"},  # the paper's way
-    "in_sample+input_noise": {"collab_train_features": "in_sample", "collab_input_noise": 1.0},
-    "in_sample+val_loss": {"collab_train_features": "in_sample", "collab_selection": "best_val_loss"},
-    "sampled": {"collab_train_features": "sampled"},
-    "sampled+input_noise": {"collab_train_features": "sampled", "collab_input_noise": 1.0},
-    "sampled+val_loss": {"collab_train_features": "sampled", "collab_selection": "best_val_loss"},
-}
+def _variants() -> dict[str, dict]:
+  """Training features x input noise sigma x selection rule."""
+  out = {}
+  for source in ("in_sample", "sampled"):  # in_sample is the paper's way
+    for noise in (0.0, 0.5, 1.0, 2.0):
+      for rule in ("best_val_accuracy", "best_val_loss"):
+        if rule == "best_val_loss" and noise not in (0.0, 1.0):
+          continue
+        name = source + (f"+noise{noise:g}" if noise else "") + ("+val_loss" if rule == "best_val_loss" else "")
+        out[name] = {"collab_train_features": source, "collab_input_noise": noise, "collab_selection": rule}
+  return out
+
+
+VARIANTS = _variants()
 
 _WORKDIRS = flags.DEFINE_list("workdirs", [], "Finished runs (one per seed) whose collaborative models to redo.")
 _VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), f"Levers to compare, of {list(VARIANTS)}.")

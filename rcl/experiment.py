@@ -296,15 +296,16 @@ def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, comp
   fit_config = dataclasses.replace(_fit_config(config, config.collab_epochs, None), selection=config.collab_selection)
   inputs = _inputs_fingerprint(tables)
   identity = {"collab": spec, "model": repr(model), "classes": data.classes, "split": _split_fingerprint(data),
-              "fit": _fit_identity(fit_config), "inputs": tables["train"].features.shape[1],
+              "fit": _fit_identity(fit_config), "inputs": tables["val"].features.shape[1],
               "inputs_fingerprint": inputs}
   # Its checkpoints are keyed by its identity, input features included: a component retrained or extended
   # to a new selected epoch gives new features, other MLP settings a new identity, and so a fresh MLP,
   # while the old one's checkpoints stay on disk.
   key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-  log(f"[{spec}] collaborative MLP on {tables['train'].features.shape[1]} features of "
-      f"{len(tables['train'])} training rows ({config.collab_train_features}; inputs {inputs}), "
-      f"{fit_config.epochs} epochs")
+  draws = (f", {tables['train'].features.shape[0]} training-mode draws (one per epoch)"
+           if tables["train"].features.ndim == 3 else " (in-sample)")
+  log(f"[{spec}] collaborative MLP on {tables['val'].features.shape[1]} features of {len(tables['train'])} "
+      f"training sequences{draws}, inputs {inputs}, {fit_config.epochs} epochs")
   result, entry, _ = _train(config, spec, model, tables["train"], tables["val"], fit_config, identity,
                             on_epoch=on_epoch, checkpoint_dir=os.path.join(_model_dir(config, spec), "checkpoints", key))
   probs = {n: predict(result.state, tables[n], config.eval_batch_size)["probs"] for n in ("val", "test")}

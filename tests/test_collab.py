@@ -75,11 +75,13 @@ def test_extraction_from_checkpoint_and_its_checks(tmp_path):
   np.testing.assert_array_equal(again[features.SAMPLED]["O"], draws["O"])  # seeded: reproducible
   labels = {s: data.splits[s].labels for s in ("train", "val", "test")}
   tables = combine.combine("LD(A)+O(A)", {"A": sampled}, labels, train_from=features.SAMPLED)
-  assert tables["train"].features.shape == (3 * 96, 9) and tables["val"].features.shape == (32, 9)
-  np.testing.assert_array_equal(tables["train"].labels, np.tile(labels["train"], 3))
-  raw = np.concatenate([draws["LD"].reshape(288, 6), draws["O"].reshape(288, 3)], 1)  # pass after pass
+  assert tables["train"].features.shape == (3, 96, 9) and tables["val"].features.shape == (32, 9)
+  raw = np.concatenate([draws["LD"], draws["O"]], -1).reshape(288, 9)  # standardised over every draw
   std = np.where(raw.std(0) > 1e-6, raw.std(0), 1.0)
-  np.testing.assert_allclose(tables["train"].features, (raw - raw.mean(0)) / std, rtol=1e-4, atol=1e-4)
+  expect = ((raw - raw.mean(0)) / std).reshape(3, 96, 9)
+  for epoch in range(5):  # epoch e trains on draw e % 3
+    np.testing.assert_allclose(tables["train"].columns(epoch)["features"], expect[epoch % 3], rtol=1e-4, atol=1e-4)
+  np.testing.assert_array_equal(tables["train"].columns(4)["label"], labels["train"])
   with pytest.raises(ValueError, match="class vocabulary"):
     features.extract(model, str(tmp_path / "ck"), dict(identity, classes=["a", "b", "c"]), data)
   with pytest.raises(ValueError, match="data split"):

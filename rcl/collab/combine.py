@@ -42,7 +42,9 @@ class FeatureTable:
   """A split's combined features, batchable like a sequence split.
 
   Attributes:
-    features: float32[n, d] standardised with the training split's mean and standard deviation.
+    features: float32[n, d], or float32[draws, n, d] for training-mode draws of a training split, of
+      which epoch e serves draw e % draws (fresh noise every epoch, at the cost of one pass); standardised
+      with the training table's mean and standard deviation.
     labels: int32[n].
   """
   features: np.ndarray
@@ -51,8 +53,9 @@ class FeatureTable:
   def __len__(self) -> int:
     return len(self.labels)
 
-  def columns(self) -> dict[str, np.ndarray]:
-    return {"features": self.features, "label": self.labels}
+  def columns(self, epoch: int = 0) -> dict[str, np.ndarray]:
+    features = self.features if self.features.ndim == 2 else self.features[epoch % len(self.features)]
+    return {"features": features, "label": self.labels}
 
 
 def combine(spec: str, features: dict[str, Features], labels: dict[str, np.ndarray], *,
@@ -65,7 +68,7 @@ def combine(spec: str, features: dict[str, Features], labels: dict[str, np.ndarr
       {features.SAMPLED -> {'LD'|'O' -> float32[draws, n, d]}} (training-mode draws of the training split).
     labels: split -> int32[n].
     train_from: 'train' (the paper: deterministic features of the training split) or
-      features.SAMPLED (every training-mode draw of every training sequence is one row).
+      features.SAMPLED (a table of draws: each epoch of training sees the next draw).
   """
   terms = parse(spec)
   missing = sorted({m for _, m in terms} - set(features))
@@ -73,11 +76,9 @@ def combine(spec: str, features: dict[str, Features], labels: dict[str, np.ndarr
     raise ValueError(f"{spec!r} needs component(s) {missing}, which were not trained in this run")
   raw = {}
   for name, source in (("train", train_from), ("val", "val"), ("test", "test")):
-    parts = [features[m][source][kind] for kind, m in terms]
-    raw[name] = np.concatenate([p.reshape(-1, p.shape[-1]) for p in parts], axis=1).astype(np.float32)
-  repeats = len(raw["train"]) // len(labels["train"])
-  table_labels = dict(labels, train=np.tile(labels["train"], repeats))  # draws stacked draw after draw
-  mean = raw["train"].mean(0)
-  std = raw["train"].std(0)
+    raw[name] = np.concatenate([features[m][source][kind] for kind, m in terms], axis=-1).astype(np.float32)
+  pooled = raw["train"].reshape(-1, raw["train"].shape[-1])  # every draw of every row
+  mean = pooled.mean(0)
+  std = pooled.std(0)
   std = np.where(std > 1e-6, std, 1.0)  # dead units stay zero rather than blowing up
-  return {name: FeatureTable((raw[name] - mean) / std, table_labels[name]) for name in SPLITS}
+  return {name: FeatureTable((raw[name] - mean) / std, labels[name]) for name in SPLITS}

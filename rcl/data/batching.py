@@ -41,11 +41,11 @@ def _chunks(index: np.ndarray, batch_size: int) -> list[tuple[np.ndarray, int]]:
   return out
 
 
-def _make(split: Split, rows: np.ndarray, valid: int, length: int | None) -> dict[str, np.ndarray]:
+def _make(split: Split, rows: np.ndarray, valid: int, length: int | None, epoch: int) -> dict[str, np.ndarray]:
   mask = np.zeros(len(rows), np.float32)
   mask[:valid] = 1.0
   batch = {"mask": mask, "index": rows.astype(np.int32)}
-  for name, column in split.columns().items():
+  for name, column in split.columns(epoch).items():
     batch[name] = column[rows, :length] if name in _POSITIONAL else column[rows]
   if "length" in batch and length is not None:
     batch["length"] = np.minimum(batch["length"], length).astype(np.int32)
@@ -57,7 +57,7 @@ def plan_batches(split: Split, batch_size: int, *, seed: int | None = None, epoc
   """The epoch's batches as (rows, valid, padded length or None for full width), without arrays.
 
   Args:
-    split: the data: anything with `__len__`, `columns()` and (for bucketing) `lengths`.
+    split: the data: anything with `__len__`, `columns(epoch)` and (for bucketing) `lengths`.
     batch_size: rows per batch.
     seed: None for the split's order (evaluation), else a shuffle seeded by (seed, epoch).
     epoch: mixes into the shuffle so each epoch differs, reproducibly (resume-safe).
@@ -86,11 +86,11 @@ def plan_batches(split: Split, batch_size: int, *, seed: int | None = None, epoc
 
 def batches(split: Split, batch_size: int, *, seed: int | None = None, epoch: int = 0,
             bucket_lengths: Sequence[int] | None = None) -> Iterator[dict[str, np.ndarray]]:
-  """Yields the batches of `plan_batches` as dicts of numpy arrays.
+  """Yields the batches of `plan_batches` as dicts of numpy arrays, cut from `split.columns(epoch)`.
 
   Each batch holds the split's columns for its rows (sequence splits: seq uint8[b, L], length int32[b],
   label int32[b] and, with structures, sec uint8[b, L]; feature tables: features float32[b, d],
   label int32[b]) plus mask float32[b] (1 for real rows) and index int32[b] (row in the split).
   """
   for rows, valid, length in plan_batches(split, batch_size, seed=seed, epoch=epoch, bucket_lengths=bucket_lengths):
-    yield _make(split, rows, valid, length)
+    yield _make(split, rows, valid, length, epoch)

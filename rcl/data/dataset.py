@@ -86,8 +86,9 @@ class Split:
   def __len__(self) -> int:
     return len(self.ids)
 
-  def columns(self) -> dict[str, np.ndarray]:
-    """Per-row arrays that batches are cut from."""
+  def columns(self, epoch: int = 0) -> dict[str, np.ndarray]:
+    """Per-row arrays that batches are cut from (the same in every epoch)."""
+    del epoch
     cols = {"seq": self.seq, "length": self.lengths, "label": self.labels}
     if self.sec is not None:
       cols["sec"] = self.sec
