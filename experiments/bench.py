@@ -17,13 +17,12 @@ import statistics
 import time
 
 import jax
-import numpy as np
 from absl import app, flags
 
 from rcl.data.batching import batches, plan_batches
 from rcl.data.dataset import load_dataset
-from rcl.experiment import ExperimentConfig
-from rcl.models import monikers
+from rcl.config import ExperimentConfig
+from rcl.models import monikers, noise
 from rcl.train import sharding, steps
 from rcl.train.state import create_state
 
@@ -39,7 +38,7 @@ _CPU_DEVICES = flags.DEFINE_integer("cpu_devices", os.cpu_count(),
 _RNN_HIDDEN = flags.DEFINE_integer("rnn_hidden", 64, "GRU units per direction of RNN E (64: the Keras reference's "
                                   "width; the flagfiles train 128).")
 _POP_FILTERS = flags.DEFINE_integer("population_filters", 64, "CNN filters for the population measurement.")
-_BUCKETS = ExperimentConfig.rnn_buckets
+_BUCKETS = ExperimentConfig().rnn_buckets
 
 
 def _peak_memory_mb() -> float:
@@ -165,17 +164,17 @@ def bench_population(data, levels, filters, n_steps):
   stacked = stack_states([m.replace(tx=members[0].tx) for m in members])
   level_array = jax.numpy.asarray(levels, jax.numpy.float32)
   keys = jax.numpy.stack([key] * len(levels))
-  pop_step = jax.jit(jax.vmap(member_train_step(model), in_axes=(0, 0, 0, None)))
+  pop_step = jax.jit(jax.vmap(member_train_step(model), in_axes=(0, None, 0, 0)))
   single = [jax.jit(steps.train_step) for _ in levels]
-  singles = [model.clone(noise=lv, dropout=0.5 * lv) for lv in levels]
+  singles = [model.clone(noise=noise.rates(lv)[0], dropout=noise.rates(lv)[1]) for lv in levels]
   states = [m.replace(apply_fn=s.apply) for m, s in zip(members, singles)]
   holder = {"pop": stacked, "seq": states}
-  jax.block_until_ready(pop_step(stacked, level_array, keys, batch_list[0]))
+  jax.block_until_ready(pop_step(stacked, batch_list[0], keys, level_array))
   for i in range(len(levels)):
     jax.block_until_ready(single[i](states[i], batch_list[0], key))
 
   def run_pop(i):
-    holder["pop"], sums = pop_step(holder["pop"], level_array, keys, batch_list[i % len(batch_list)])
+    holder["pop"], sums = pop_step(holder["pop"], batch_list[i % len(batch_list)], keys, level_array)
     return sums
 
   def run_seq(i):

@@ -16,7 +16,8 @@ _MODEL = flags.DEFINE_string("model", "A", "The trained component to use (A-G)."
 _INPUT = flags.DEFINE_string("input", None, "FASTA file to classify (plain or gzip).", required=True)
 _OUTPUT = flags.DEFINE_string("output", None, "TSV output path (default: standard output).")
 _TOP = flags.DEFINE_integer("top_k", 3, "Ranked classes listed per sequence.")
-_CACHE = flags.DEFINE_string("structure_cache", os.environ.get("RCL_CACHE_DIR", os.path.expanduser("~/.cache/rcl/structures")),
+_CACHE = flags.DEFINE_string("structure_cache",
+                             os.environ.get("RCL_CACHE_DIR", os.path.expanduser("~/.cache/rcl/structures")),
                               "ViennaRNA structure cache (sec and seq+sec models).")
 
 

@@ -15,9 +15,9 @@ import numpy as np
 from absl import app, flags, logging
 
 from rcl.collab import ensemble, features
+from rcl.config import ExperimentConfig, from_dict
 from rcl.data.dataset import load_dataset
-from rcl.experiment import ExperimentConfig, evaluate_ensemble, train_collaborative
-from rcl.models.monikers import Hyper
+from rcl.experiment.collaborative import evaluate_ensemble, train_collaborative
 
 def _variants() -> dict[str, dict]:
   """Training features x input noise sigma x selection rule."""
@@ -28,7 +28,7 @@ def _variants() -> dict[str, dict]:
         if rule == "best_val_loss" and noise not in (0.0, 1.0):
           continue
         name = source + (f"+noise{noise:g}" if noise else "") + ("+val_loss" if rule == "best_val_loss" else "")
-        out[name] = {"collab_train_features": source, "collab_input_noise": noise, "collab_selection": rule}
+        out[name] = {"train_features": source, "input_noise": noise, "selection": rule}
   return out
 
 
@@ -43,12 +43,11 @@ def _load(workdir: str):
   with open(os.path.join(workdir, "config.json")) as f:
     saved = json.load(f)
   saved.pop("command")
-  hyper = Hyper(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.pop("hyper").items()})
-  config = ExperimentConfig(hyper=hyper, **saved)
-  data = load_dataset(config.files, train_files=config.train_files, val_files=config.val_files,
-                      test_files=config.test_files, seed=config.seed, max_len=config.max_len,
-                      fractions=tuple(config.fractions), on_conflict=config.on_conflict)
-  monikers = {m for spec in config.collab for m in ensemble.members(spec)}
+  config = from_dict(ExperimentConfig, saved)
+  d = config.data
+  data = load_dataset(d.files, train_files=d.train_files, val_files=d.val_files, test_files=d.test_files,
+                      seed=config.seed, max_len=d.max_len, fractions=d.fractions, on_conflict=d.on_conflict)
+  monikers = {m for spec in config.collab.specs for m in ensemble.members(spec)}
   feats = {m: features.load(os.path.join(workdir, "models", m, "features.npz")) for m in monikers}
   with open(os.path.join(workdir, "results.json")) as f:
     results = json.load(f)
@@ -61,11 +60,12 @@ def main(argv):
   runs = [_load(w) for w in _WORKDIRS.value]
   rows = []
   for variant in _VARIANTS.value:
-    for spec in runs[0][0].collab:
+    for spec in runs[0][0].collab.specs:
       val, test, best, plain = [], [], [], []
       for (config, data, feats, results), workdir in zip(runs, _WORKDIRS.value):
         scratch = os.path.join(_OUT.value, variant, os.path.basename(os.path.normpath(workdir)))
-        cfg = dataclasses.replace(config, workdir=scratch, **VARIANTS[variant])
+        collab = dataclasses.replace(config.collab, **VARIANTS[variant])
+        cfg = dataclasses.replace(config, workdir=scratch, collab=collab)
         entry, _ = train_collaborative(cfg, data, spec, feats, log=lambda s: None)
         baseline, _ = evaluate_ensemble(cfg, data, spec, feats)
         component = max(ensemble.members(spec), key=lambda m: results["models"][m]["val"]["accuracy"])

@@ -5,24 +5,26 @@ from __future__ import annotations
 import json
 import os
 
-import jax
 import numpy as np
 
+from rcl.config import ExperimentConfig, from_dict
 from rcl.data.batching import batches
 from rcl.data.dataset import load_unlabelled
 from rcl.data.structure import attach_structures, fold_all
 from rcl.models import monikers
-from rcl.train.checkpoint import restore_selected
+from rcl.train.checkpoint import load_selected
 from rcl.train.predict import predict
-from rcl.train.state import create_state
 
 
-def load_run_config(workdir: str) -> dict:
+def load_run_config(workdir: str) -> ExperimentConfig:
+  """The configuration a finished experiment directory was run with (its config.json)."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise FileNotFoundError(f"{path} not found: {workdir} is not an rcl experiment directory")
   with open(path) as f:
-    return json.load(f)
+    saved = json.load(f)
+  saved.pop("command", None)
+  return from_dict(ExperimentConfig, saved)
 
 
 def classify(workdir: str, moniker_name: str, fasta: str, *, structure_cache: str | None = None,
@@ -45,21 +47,16 @@ def classify(workdir: str, moniker_name: str, fasta: str, *, structure_cache: st
   with open(os.path.join(workdir, "vocabulary.json")) as f:
     classes = json.load(f)["classes"]
   moniker = monikers.parse_monikers([moniker_name])[0]
-  hyper_fields = {k: tuple(v) if isinstance(v, list) else v for k, v in config["hyper"].items()}
-  model = monikers.build(moniker, len(classes), monikers.Hyper(**hyper_fields))
-  split = load_unlabelled(fasta, config["max_len"])
+  model = monikers.build(moniker, len(classes), config.hyper)
+  split = load_unlabelled(fasta, config.data.max_len)
   if moniker.input_kind != "seq":
     structures, _ = fold_all(split.sequences, structure_cache, 0)
-    attach_structures(split, structures, config["max_len"])
-  buckets = None
-  if moniker.arch == "rnn" and config.get("rnn_buckets"):
-    buckets = tuple(b for b in sorted(config["rnn_buckets"]) if b < config["max_len"]) + (config["max_len"],)
+    attach_structures(split, structures, config.data.max_len)
+  buckets = config.bucket_lengths(moniker.arch)
   example = next(batches(split, 2, bucket_lengths=buckets))
   example.pop("index")
-  state, meta = restore_selected(os.path.join(workdir, "models", moniker.name, "checkpoints"),
-                                 create_state(model, example, jax.random.key(0)))
-  if meta.get("identity", {}).get("classes") != classes:
-    raise ValueError(f"{workdir}: the checkpoint of {moniker.name} does not match vocabulary.json")
+  state, _ = load_selected(os.path.join(workdir, "models", moniker.name, "checkpoints"), model, example,
+                           expect={"classes": classes})
   probs = predict(state, split, batch_size, bucket_lengths=buckets)["probs"]
   order = np.argsort(-probs, axis=1)[:, :top_k]
   rows = []

@@ -9,8 +9,10 @@ import pytest
 from rcl.analysis.metrics import METRIC_KEYS
 from rcl.analysis.stability import aggregate
 from rcl.collab import combine, features
+from rcl.data.batching import batches
 from rcl.data.dataset import DataSet
 from rcl.models.cnn import CNN
+from rcl.train.checkpoint import load_selected
 from rcl.train.loop import FitConfig, fit
 from tests.test_train import synthetic
 
@@ -47,31 +49,33 @@ def _data():
   return DataSet(splits, ["a", "c", "g"], {})
 
 
-def test_extraction_from_checkpoint_and_its_checks(tmp_path):
+def test_extraction_of_the_selected_model_and_its_loading_checks(tmp_path):
   data = _data()
   model = CNN(num_classes=3, filters=4, blocks=2, dense=(8, 6))
   identity = {"moniker": "A", "model": repr(model), "classes": data.classes, "split": "s1"}
-  with pytest.raises(FileNotFoundError, match="no trained checkpoint.*A"):
-    features.extract(model, str(tmp_path / "none"), identity, data)
+  example = next(batches(data.splits["train"], 2))
+  example.pop("index")
+  with pytest.raises(FileNotFoundError, match="no trained checkpoint"):
+    load_selected(str(tmp_path / "none"), model, example)
   result = fit(model, data.splits["train"], data.splits["val"], FitConfig(epochs=2, batch_size=32),
                checkpoint_dir=str(tmp_path / "ck"), identity=identity)
-  feats = features.extract(model, str(tmp_path / "ck"), identity, data)
-  again = features.extract(model, str(tmp_path / "ck"), identity, data)
+  feats = features.extract(result.state, data)
+  loaded, meta = load_selected(str(tmp_path / "ck"), model, example, expect={"classes": data.classes})
+  again = features.extract(loaded, data)  # a reader outside training gets the same features
+  assert meta["identity"] == identity
   assert feats["train"]["LD"].shape == (96, 6) and feats["test"]["O"].shape == (32, 3)
   np.testing.assert_allclose(feats["val"]["O"].sum(1), 1.0, rtol=1e-5)
-  np.testing.assert_array_equal(feats["val"]["LD"], again["val"]["LD"])  # deterministic: no noise
-  from rcl.train.predict import predict  # noqa: PLC0415
-  np.testing.assert_allclose(feats["val"]["O"], predict(result.state, data.splits["val"])["probs"], rtol=1e-6)
+  np.testing.assert_array_equal(feats["val"]["LD"], again["val"]["LD"])
   features.save(str(tmp_path / "f.npz"), feats)
-  loaded = features.load(str(tmp_path / "f.npz"))
-  np.testing.assert_array_equal(loaded["test"]["LD"], feats["test"]["LD"])
-  sampled = features.extract(model, str(tmp_path / "ck"), identity, data, draws=3, train_batch_size=32, seed=1)
+  loaded_feats = features.load(str(tmp_path / "f.npz"))
+  np.testing.assert_array_equal(loaded_feats["test"]["LD"], feats["test"]["LD"])
+  sampled = features.extract(result.state, data, draws=3, train_batch_size=32, seed=1)
   draws = sampled[features.SAMPLED]
   assert draws["LD"].shape == (3, 96, 6) and draws["O"].shape == (3, 96, 3)
   np.testing.assert_array_equal(sampled["train"]["LD"], feats["train"]["LD"])  # deterministic splits unchanged
   assert not np.allclose(draws["LD"][0], draws["LD"][1])  # every pass draws its own noise and dropout
   assert not np.allclose(draws["LD"][0], feats["train"]["LD"])
-  again = features.extract(model, str(tmp_path / "ck"), identity, data, draws=3, train_batch_size=32, seed=1)
+  again = features.extract(result.state, data, draws=3, train_batch_size=32, seed=1)
   np.testing.assert_array_equal(again[features.SAMPLED]["O"], draws["O"])  # seeded: reproducible
   labels = {s: data.splits[s].labels for s in ("train", "val", "test")}
   tables = combine.combine("LD(A)+O(A)", {"A": sampled}, labels, train_from=features.SAMPLED)
@@ -82,10 +86,8 @@ def test_extraction_from_checkpoint_and_its_checks(tmp_path):
   for epoch in range(5):  # epoch e trains on draw e % 3
     np.testing.assert_allclose(tables["train"].columns(epoch)["features"], expect[epoch % 3], rtol=1e-4, atol=1e-4)
   np.testing.assert_array_equal(tables["train"].columns(4)["label"], labels["train"])
-  with pytest.raises(ValueError, match="class vocabulary"):
-    features.extract(model, str(tmp_path / "ck"), dict(identity, classes=["a", "b", "c"]), data)
-  with pytest.raises(ValueError, match="data split"):
-    features.extract(model, str(tmp_path / "ck"), dict(identity, split="other"), data)
+  with pytest.raises(ValueError, match="different classes"):
+    load_selected(str(tmp_path / "ck"), model, example, expect={"classes": ["a", "b", "c"]})
 
 
 def test_aggregate_mean_and_sd():
@@ -99,12 +101,14 @@ def test_aggregate_mean_and_sd():
 
 
 def test_collaborative_model_is_retrained_when_its_input_features_change(tmp_path):
-  from rcl.experiment import ExperimentConfig, train_collaborative  # noqa: PLC0415
+  from rcl.config import CollabConfig, ExperimentConfig  # noqa: PLC0415
+  from rcl.experiment.collaborative import train_collaborative  # noqa: PLC0415
   data = _data()
   rng = np.random.default_rng(0)
   feats = {"A": {s: {"LD": rng.normal(size=(len(data.splits[s]), 6)).astype(np.float32),
                      "O": rng.random((len(data.splits[s]), 3)).astype(np.float32)} for s in ("train", "val", "test")}}
-  config = ExperimentConfig(workdir=str(tmp_path), collab_epochs=2, batch_size=32, collab_train_features="in_sample")
+  config = ExperimentConfig(workdir=str(tmp_path), fit=FitConfig(batch_size=32),
+                            collab=CollabConfig(epochs=2, train_features="in_sample"))
   first, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
   again, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
   assert first["resumed_from_epoch"] == 0 and again["resumed_from_epoch"] == 2  # same inputs: nothing retrained
@@ -117,7 +121,7 @@ def test_collaborative_model_is_retrained_when_its_input_features_change(tmp_pat
   kept = sorted(os.listdir(tmp_path / "models" / "collab_LD_A" / "checkpoints"))
   assert kept == sorted([first["checkpoint_key"], changed["checkpoint_key"]])  # the old MLP is kept
   # Other MLP settings on the same features: a fresh MLP as well, not a refusal to resume.
-  noisy, _ = train_collaborative(dataclasses.replace(config, collab_input_noise=0.5), data, "LD(A)", feats,
-                                 log=lambda s: None)
+  other = dataclasses.replace(config, collab=dataclasses.replace(config.collab, input_noise=0.5))
+  noisy, _ = train_collaborative(other, data, "LD(A)", feats, log=lambda s: None)
   assert noisy["resumed_from_epoch"] == 0 and noisy["inputs_fingerprint"] == changed["inputs_fingerprint"]
   assert noisy["checkpoint_key"] not in kept

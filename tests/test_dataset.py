@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from rcl.data.dataset import deduplicate, load_dataset, split_indices
+from rcl.data.dataset import load_dataset
+from rcl.data.split import deduplicate, split_indices
 from rcl.data.fasta import Record
 
 

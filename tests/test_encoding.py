@@ -4,6 +4,7 @@ import jax
 import numpy as np
 
 from rcl.data import encoding
+from rcl.models import inputs
 
 PAPER = {
     "A": [1, 0, 0, 0, 0, 0, 1, 0],
@@ -18,7 +19,7 @@ PAPER = {
 def test_exact_paper_vectors_and_padding():
   enc = encoding.encode_sequences(["ATGCNR"], max_len=8)
   assert enc.codes.dtype == np.uint8 and enc.codes.shape == (1, 8)
-  onehot = np.asarray(jax.jit(encoding.one_hot_sequence)(enc.codes))
+  onehot = np.asarray(jax.jit(inputs.one_hot_sequence)(enc.codes))
   assert onehot.shape == (1, 8, 8)
   for i, ch in enumerate("ATGCNR"):
     np.testing.assert_array_equal(onehot[0, i], PAPER[ch])
@@ -34,5 +35,6 @@ def test_u_is_t_and_tail_is_cut():
 
 def test_structure_channels():
   enc = encoding.encode_structures(["((..))"], max_len=7)
-  onehot = np.asarray(encoding.one_hot_structure(enc.codes))
-  np.testing.assert_array_equal(onehot[0], [[1, 0, 0], [1, 0, 0], [0, 0, 1], [0, 0, 1], [0, 1, 0], [0, 1, 0], [0, 0, 0]])
+  onehot = np.asarray(inputs.one_hot_structure(enc.codes))
+  expected = [[1, 0, 0], [1, 0, 0], [0, 0, 1], [0, 0, 1], [0, 1, 0], [0, 1, 0], [0, 0, 0]]
+  np.testing.assert_array_equal(onehot[0], expected)

@@ -1,5 +1,6 @@
 """The entry point on a few hundred real nRC records: results, report, resume, cache, reproducibility."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -82,9 +83,10 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
   for rival in cmp["rivals"].values():
     assert 0.0 <= rival["mcnemar"]["p_value"] <= 1.0
   assert "## Is collaboration better?" in report and "McNemar" in report
-  assert feats["A"]["train_sampled/LD"].shape[0] == 8  # the collaborative MLP learns from 8 training-mode passes
-  assert (workdir / "models" / "A" / "features.npz").exists()
+  # The default collaborative MLP learns from in-sample features (with input noise): no training-mode draws kept.
   summary = json.loads((workdir / "data_summary.json").read_text())
+  assert "train_sampled/LD" not in feats["A"] and feats["A"]["train/LD"].shape[0] == summary["train"]["records"]
+  assert collab["input_noise"] == 1.0 and collab["train_features"] == "in_sample"
   assert summary["train"]["records"] + summary["val"]["records"] + summary["test"]["records"] == n
 
   # The same command again: every model resumes from its checkpoint, nothing is folded or retrained.
@@ -129,11 +131,14 @@ def test_bad_input_is_a_clear_error(tmp_path):
 
 
 def test_run_identity_names_only_settings_off_their_defaults():
-  from rcl.experiment import ExperimentConfig, _fit_config, _fit_identity  # noqa: PLC0415
-  plain = _fit_identity(_fit_config(ExperimentConfig(workdir="w"), 5, None, "rnn"))
+  from rcl.config import ArchConfig, DataConfig, ExperimentConfig  # noqa: PLC0415
+  from rcl.experiment.identity import fit_identity  # noqa: PLC0415
+  from rcl.train.loop import FitConfig  # noqa: PLC0415
+  plain = fit_identity(dataclasses.replace(ExperimentConfig(rnn_buckets=()).fit_for("rnn"), epochs=5))
   assert plain == "FitConfig()"  # so a new option, at its default, leaves older runs resumable
-  config = ExperimentConfig(workdir="w", rnn_ema_decay=0.999, rnn_clip_norm=1.0, batch_size=32)
-  rnn = _fit_identity(_fit_config(config, 5, (64, 128), "rnn"))
+  config = ExperimentConfig(rnn=ArchConfig(epochs=5, ema_decay=0.999, clip_norm=1.0), fit=FitConfig(batch_size=32),
+                            rnn_buckets=(64, 128), data=DataConfig(max_len=128))
+  rnn = fit_identity(config.fit_for("rnn"))
   assert rnn == "FitConfig(batch_size=32, ema_decay=0.999, clip_norm=1.0, bucket_lengths=(64, 128))"
-  assert _fit_identity(_fit_config(config, 9, None, "cnn")) == "FitConfig(batch_size=32)"  # per architecture
-  assert _fit_identity(_fit_config(config, 5, None, "rnn")) != _fit_identity(_fit_config(config, 7, None, "cnn"))
+  assert fit_identity(config.fit_for("cnn")) == "FitConfig(batch_size=32)"  # per architecture
+  assert config.fit_for("rnn", epochs=7).epochs == 7 and config.fit_for(None).bucket_lengths is None

@@ -17,7 +17,8 @@ def test_population_matches_sequential():
   for i, level in enumerate(levels):
     alone = fit(model.clone(noise=level, dropout=0.5 * level), train, val, config)
     for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
-      np.testing.assert_allclose(pop.histories[i][key], alone.history[key], rtol=1e-4, atol=1e-5, err_msg=f"{level} {key}")
+      np.testing.assert_allclose(pop.histories[i][key], alone.history[key], rtol=1e-4, atol=1e-5,
+                                 err_msg=f"{level} {key}")
     got = member(pop.state, i)
     for a, b in zip(__import__("jax").tree.leaves(got.params), __import__("jax").tree.leaves(alone.state.params)):
       np.testing.assert_allclose(a, np.asarray(b), rtol=1e-4, atol=1e-5)

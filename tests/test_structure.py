@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from rcl.data import encoding, structure
+from rcl.data import encoding, folding, structure, structure_cache
 from rcl.data.dataset import Split
 
 HAIRPIN = "GGGGAAAACCCC"
@@ -29,21 +29,21 @@ def assert_valid(seq: str, dot_bracket: str) -> None:
 
 
 def test_fold_known_hairpin():
-  assert structure.fold(HAIRPIN) == "((((....))))"
-  assert structure.fold("") == ""
+  assert folding.fold(HAIRPIN) == "((((....))))"
+  assert folding.fold("") == ""
   # T is folded as U.
-  assert structure.fold("GGGGAAAATCCCC") == structure.fold("GGGGAAAAUCCCC") == "(((((...)))))"
+  assert folding.fold("GGGGAAAATCCCC") == folding.fold("GGGGAAAAUCCCC") == "(((((...)))))"
 
 
 def test_fold_lengths_match_sequences():
   for seq in random_sequences(10, seed=1):
-    assert_valid(seq, structure.fold(seq))
+    assert_valid(seq, folding.fold(seq))
 
 
 def test_normalise():
-  assert structure.normalise("ACGTNRYKMSWBDHV") == "ACGUNNNNNNNNNNN"
-  assert structure.normalise("acgt") == "ACGU"
-  assert structure.normalise("") == ""
+  assert folding.normalise("ACGTNRYKMSWBDHV") == "ACGUNNNNNNNNNNN"
+  assert folding.normalise("acgt") == "ACGU"
+  assert folding.normalise("") == ""
 
 
 @pytest.mark.parametrize("seq", [
@@ -55,21 +55,21 @@ def test_normalise():
     "GGGGRAAAYCCCCKMSWACGTBDHV",
 ])
 def test_ambiguity_codes_fold_unpaired(seq):
-  dot_bracket = structure.fold(seq)
+  dot_bracket = folding.fold(seq)
   assert_valid(seq, dot_bracket)
   for base, symbol in zip(seq, dot_bracket):
     if base not in "ACGT":
       assert symbol == "."
   # Every ambiguity code is folded exactly as an N.
   as_n = "".join(b if b in "ACGT" else "N" for b in seq)
-  assert structure.fold(as_n) == dot_bracket
+  assert folding.fold(as_n) == dot_bracket
 
 
 def test_ambiguity_codes_random_never_pair():
   rng = np.random.default_rng(7)
   for _ in range(20):
     seq = "".join(rng.choice(list("ACGTACGTNRYKMSWBDHV"), int(rng.integers(20, 150))))
-    dot_bracket = structure.fold(seq)
+    dot_bracket = folding.fold(seq)
     assert_valid(seq, dot_bracket)
     assert all(s == "." for b, s in zip(seq, dot_bracket) if b not in "ACGT")
 
@@ -79,14 +79,14 @@ def test_fold_all_cache_round_trip(tmp_path):
   first, stats1 = structure.fold_all(seqs, tmp_path, workers=1)
   assert stats1["total"] == 13 and stats1["cached"] == 0 and stats1["folded"] == 13
   assert first[-1] == "((((....))))"
-  assert first == [structure.fold(s) for s in seqs]
+  assert first == [folding.fold(s) for s in seqs]
   second, stats2 = structure.fold_all(seqs, tmp_path, workers=1)
   assert stats2["total"] == 13 and stats2["cached"] == 13 and stats2["folded"] == 0
   assert second == first
   assert stats2["seconds"] >= 0.0
   # Layout: one tag directory naming the ViennaRNA version, with params.json and segment files.
   (tag,) = os.listdir(tmp_path)
-  assert tag == structure.cache_tag() and tag.startswith(f"vienna-{structure.vienna_version()}-")
+  assert tag == structure_cache.cache_tag() and tag.startswith(f"vienna-{folding.vienna_version()}-")
   names = os.listdir(tmp_path / tag)
   assert "params.json" in names
   assert any(n.startswith("seg-") and n.endswith(".tsv") for n in names)
@@ -100,7 +100,7 @@ def test_fold_all_partial_cache_folds_only_missing(tmp_path):
   out, stats = structure.fold_all(seqs, tmp_path, workers=1, progress=lambda d, t: calls.append((d, t)))
   assert stats["cached"] == 4 and stats["folded"] == 6 and stats["total"] == 10
   assert calls[0] == (0, 6) and calls[-1] == (6, 6)
-  assert out == [structure.fold(s) for s in seqs]
+  assert out == [folding.fold(s) for s in seqs]
 
 
 def test_fold_all_deduplicates():
@@ -109,7 +109,7 @@ def test_fold_all_deduplicates():
   out, stats = structure.fold_all(seqs, None, workers=1)
   assert stats == {**stats, "total": 6, "unique": 3, "cached": 0, "folded": 3}
   assert out[0] == out[2] == out[5] and out[1] == out[4]
-  assert out == [structure.fold(s) for s in seqs]
+  assert out == [folding.fold(s) for s in seqs]
 
 
 def test_fold_all_parallel_matches_serial():
@@ -141,13 +141,13 @@ def test_fold_all_interrupted_run_keeps_folded(tmp_path):
   assert 0 < k < len(seqs)
   out, stats = structure.fold_all(seqs, tmp_path, workers=1)
   assert stats["cached"] == k and stats["folded"] == len(seqs) - k
-  assert out[:k] == [structure.fold(s) for s in seqs[:k]]
+  assert out[:k] == [folding.fold(s) for s in seqs[:k]]
 
 
 def test_cache_is_versioned(tmp_path, monkeypatch):
   seqs = random_sequences(3, seed=8)
   structure.fold_all(seqs, tmp_path, workers=1)
-  monkeypatch.setattr(structure, "vienna_version", lambda: "0.0.0")
+  monkeypatch.setattr(structure_cache, "vienna_version", lambda: "0.0.0")
   _, stats = structure.fold_all(seqs, tmp_path, workers=1)
   assert stats["cached"] == 0 and stats["folded"] == 3
   assert len(os.listdir(tmp_path)) == 2
@@ -157,11 +157,11 @@ def test_cache_skips_malformed_lines_and_compacts(tmp_path, monkeypatch):
   seqs = random_sequences(6, seed=9)
   for s in seqs:  # one segment per call
     structure.fold_all([s], tmp_path, workers=1)
-  path = tmp_path / structure.cache_tag()
+  path = tmp_path / structure_cache.cache_tag()
   (path / "seg-zzz-broken.tsv").write_text("not a line\n" + "ab\t((\n" + "f" * 64 + "\t(x)\n")
-  monkeypatch.setattr(structure, "_COMPACT_AT", 3)
-  cache = structure.StructureCache(tmp_path)
-  assert [cache.get(s) for s in seqs] == [structure.fold(s) for s in seqs]
+  monkeypatch.setattr(structure_cache, "_COMPACT_AT", 3)
+  cache = structure_cache.StructureCache(tmp_path)
+  assert [cache.get(s) for s in seqs] == [folding.fold(s) for s in seqs]
   assert len(cache) == 6
   assert len([n for n in os.listdir(path) if n.startswith("seg-")]) == 1
   assert cache.get(seqs[0][:-1]) is None

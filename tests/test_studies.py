@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from rcl import feature_study, sweep
+from rcl.experiment import feature_study, sweep
 from rcl.data.dataset import DataSet
 from rcl.models.monikers import MONIKERS, Hyper
 from rcl.train.loop import FitConfig

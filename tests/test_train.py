@@ -122,32 +122,14 @@ def test_lowest_validation_loss_selection(tmp_path):
   assert np.isclose(evaluate(result.state, val)["loss"], result.history["val_loss"][best], rtol=1e-5)
 
 
-def test_selected_model_restores_from_the_older_full_state_layout(tmp_path):
-  from rcl.train.checkpoint import RunCheckpoints, restore_selected  # noqa: PLC0415
-  train, val = synthetic(64, 8), synthetic(32, 9)
-  result = fit(small_cnn(), train, val, FitConfig(epochs=1, batch_size=32))
-  example = next(batches(val, 2))
-  example.pop("index")
-  trained = create_state(small_cnn(), example, jax.random.key(5)).replace(params=result.state.params,
-                                                                          batch_stats=result.state.batch_stats)
-  old = {"step": trained.step, "params": trained.params, "opt_state": trained.opt_state,
-         "batch_stats": trained.batch_stats}  # what 'best' held before 2026-11-25: no averaging field
-  ckpt = RunCheckpoints(str(tmp_path))
-  ckpt.save_best(1, old, {"epoch": 1, "best": {"epoch": 1}})
-  ckpt.close()
-  restored, meta = restore_selected(str(tmp_path), create_state(small_cnn(), example, jax.random.key(0)))
-  assert meta["best"]["epoch"] == 1 and restored.opt_state is None
-  np.testing.assert_array_equal(predict(restored, val)["probs"], predict(result.state, val)["probs"])
-
-
 def test_last_epoch_selection_is_what_the_checkpoint_holds(tmp_path):
-  from rcl.train.checkpoint import restore_selected  # noqa: PLC0415
+  from rcl.train.checkpoint import load_selected  # noqa: PLC0415
   train, val = synthetic(200, 8), synthetic(60, 9)
   result = fit(small_cnn(), train, val, FitConfig(epochs=3, batch_size=32, selection="last"),
                checkpoint_dir=str(tmp_path))
   example = next(batches(val, 2))
   example.pop("index")
-  restored, meta = restore_selected(str(tmp_path), create_state(small_cnn(), example, jax.random.key(0)))
+  restored, meta = load_selected(str(tmp_path), small_cnn(), example)
   assert result.selected_epoch == 3 and meta["best"]["epoch"] == 3  # features come from the selected model
   np.testing.assert_array_equal(predict(restored, val)["probs"], predict(result.state, val)["probs"])
 
@@ -215,10 +197,10 @@ def test_averaged_run_selects_validates_and_resumes_on_the_average(tmp_path):
   assert resumed.resumed_from == 1 and resumed.history["val_loss"] == full.history["val_loss"]
   np.testing.assert_array_equal(predict(full.state, val)["probs"], predict(resumed.state, val)["probs"])
   # The 'best' checkpoint holds the averaged model as a plain state: restoring needs no averaging.
-  from rcl.train.checkpoint import restore_selected  # noqa: PLC0415
+  from rcl.train.checkpoint import load_selected  # noqa: PLC0415
   example = next(batches(val, 2))
   example.pop("index")
-  restored, meta = restore_selected(str(tmp_path / "a"), create_state(small_cnn(), example, jax.random.key(0)))
+  restored, meta = load_selected(str(tmp_path / "a"), small_cnn(), example)
   assert meta["best"]["epoch"] == full.selected_epoch
   np.testing.assert_array_equal(predict(restored, val)["probs"], predict(full.state, val)["probs"])
 

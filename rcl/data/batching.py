@@ -20,6 +20,14 @@ from rcl.data.dataset import Split
 _POSITIONAL = ("seq", "sec")
 
 
+def bucket_lengths(buckets: Sequence[int], max_len: int) -> tuple[int, ...] | None:
+  """The padded lengths in use: the buckets below `max_len`, then `max_len` itself; None (pad every
+  batch to `max_len`) when there are no buckets."""
+  if not buckets:
+    return None
+  return tuple(b for b in sorted(buckets) if b < max_len) + (max_len,)
+
+
 def bucket_of(lengths: np.ndarray, bucket_lengths: Sequence[int]) -> np.ndarray:
   """int[n] lengths -> int[n] index of the smallest bucket length >= each length."""
   edges = np.asarray(sorted(bucket_lengths))

@@ -1,4 +1,4 @@
-"""From FASTA records to labelled train/validation/test splits: de-duplication, seeded split, vocabulary."""
+"""Labelled FASTA files to encoded train/validation/test splits and their class vocabulary."""
 
 from __future__ import annotations
 
@@ -9,59 +9,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rcl.data import encoding
+from rcl.data import encoding, split
 from rcl.data.fasta import AMBIGUITY, Record, read_fasta
-
-SPLITS = ("train", "val", "test")
-
-
-@dataclasses.dataclass
-class DedupReport:
-  """What de-duplication did: counts and the sequences that carried conflicting labels."""
-  records_in: int = 0
-  duplicates: int = 0
-  conflicts: list[dict] = dataclasses.field(default_factory=list)
-
-
-def deduplicate(records: Sequence[Record], on_conflict: str = "drop") -> tuple[list[Record], DedupReport]:
-  """Keeps the first record of each distinct sequence.
-
-  A sequence seen with two different labels is a conflict: `on_conflict` is "drop" (remove every copy
-  and list it in the report), "first" (keep the first label, list it) or "error" (raise ValueError).
-  """
-  if on_conflict not in ("drop", "first", "error"):
-    raise ValueError(f"on_conflict must be drop, first or error, got {on_conflict!r}")
-  first: dict[str, Record] = {}
-  labels: dict[str, set] = {}
-  report = DedupReport(records_in=len(records))
-  for r in records:
-    if r.sequence in first:
-      report.duplicates += 1
-      labels[r.sequence].add(r.label)
-      if r.label != first[r.sequence].label and len(labels[r.sequence]) == 2:
-        f = first[r.sequence]
-        report.conflicts.append({
-            "first": f"{f.path}:{f.line} {f.id} {f.label}",
-            "second": f"{r.path}:{r.line} {r.id} {r.label}",
-        })
-        if on_conflict == "error":
-          raise ValueError(f"sequence with two labels: {report.conflicts[-1]['first']} vs "
-                           f"{report.conflicts[-1]['second']}")
-    else:
-      first[r.sequence] = r
-      labels[r.sequence] = {r.label}
-  kept = [r for r in first.values() if on_conflict == "first" or len(labels[r.sequence]) == 1]
-  return kept, report
-
-
-def split_indices(n: int, seed: int, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> dict[str, np.ndarray]:
-  """Seeded shuffle, then consecutive train/val/test slices in the given proportions (rounded)."""
-  if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) < 0:
-    raise ValueError(f"split fractions must be non-negative and sum to 1, got {fractions}")
-  order = np.random.default_rng(seed).permutation(n)
-  n_train = int(round(fractions[0] * n))
-  n_val = int(round(fractions[1] * n))
-  return {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+from rcl.data.split import SPLITS
 
 
 @dataclasses.dataclass
@@ -165,36 +115,17 @@ def load_dataset(
   """
   if bool(files) == bool(train_files or test_files):
     raise ValueError("give either `files` (to be split) or `train_files` and `test_files`, not both")
-  summary: dict = {"max_len": max_len, "seed": seed}
   if files:
-    records, report = deduplicate(_read_all(files), on_conflict)
-    parts = split_indices(len(records), seed, fractions)
-    by_split = {name: [records[i] for i in parts[name]] for name in SPLITS}
-    summary["protocol"] = (f"merged {len(files)} file(s), de-duplicated by sequence, seeded shuffle "
-                           f"(seed {seed}), split {':'.join(str(round(f * 100)) for f in fractions)}")
-    summary["dedup"] = dataclasses.asdict(report)
+    by_split, summary = split.merged(_read_all(files), len(files), seed, fractions, on_conflict)
   else:
     if not train_files or not test_files:
       raise ValueError("explicit splits need both train_files and test_files")
-    by_split, summary["dedup"] = {}, {}
-    for name, paths in (("train", train_files), ("val", val_files)):
-      if paths:
-        by_split[name], report = deduplicate(_read_all(paths), on_conflict)
-        summary["dedup"][name] = dataclasses.asdict(report)
-    # A given test set is evaluated as published, record for record: nothing removed or merged.
-    by_split["test"] = _read_all(test_files)
-    if "val" not in by_split:
-      train = by_split["train"]
-      parts = split_indices(len(train), seed, (0.9, 0.1, 0.0))
-      by_split["train"] = [train[i] for i in parts["train"]]
-      by_split["val"] = [train[i] for i in parts["val"]]
-    seen = {name: {r.sequence for r in by_split[name]} for name in SPLITS}
-    summary["overlap"] = {f"{a}&{b}": len(seen[a] & seen[b]) for a, b in (("train", "val"), ("train", "test"), ("val", "test"))}
-    summary["test_records_in_train"] = sum(r.sequence in seen["train"] for r in by_split["test"])
-    summary["test_duplicate_records"] = len(by_split["test"]) - len(seen["test"])
+    by_split, summary = split.given(_read_all(train_files), _read_all(val_files), _read_all(test_files), seed,
+                                    on_conflict)
     summary["protocol"] = ("given files: train " + ", ".join(map(str, train_files)) + "; val " +
                            (", ".join(map(str, val_files)) if val_files else f"10% of train (seed {seed})") +
                            "; test " + ", ".join(map(str, test_files)))
+  summary = {"max_len": max_len, "seed": seed, **summary}
   classes = sorted({r.label for name in SPLITS for r in by_split[name]})
   splits = {}
   for name in SPLITS:

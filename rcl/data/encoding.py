@@ -1,16 +1,15 @@
-"""Compact uint8 codes for sequences and structures, and their one-hot expansion (paper, footnote 2).
+"""Compact uint8 codes for sequences and structures, and the one-hot tables of the paper (footnote 2).
 
-On the host a sequence is one byte per position (0 = padding). The one-hot expansion happens inside
-the jitted computation via `one_hot_sequence` / `one_hot_structure`, so a data set of N sequences
-costs N x max_len bytes rather than N x max_len x 8 floats.
+On the host a sequence is one byte per position (0 = padding). The models expand the codes with these
+tables inside the jitted computation (`rcl.models.inputs`), so a data set of N sequences costs
+N x max_len bytes rather than N x max_len x 8 floats. This module needs NumPy only (no JAX), so that
+folding worker processes stay light.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 PAD = 0
@@ -81,13 +80,3 @@ def encode_sequences(sequences: list[str], max_len: int = 1000) -> Encoded:
 def encode_structures(structures: list[str], max_len: int = 1000) -> Encoded:
   """Encodes dot-bracket strings as uint8 codes, cutting tails past max_len."""
   return _encode(structures, max_len, _STRUCT_LUT)
-
-
-def one_hot_sequence(codes: jax.Array) -> jax.Array:
-  """uint8[..., length] -> float32[..., length, 8] with the paper's 8-channel code."""
-  return jnp.asarray(SEQUENCE_TABLE)[codes]
-
-
-def one_hot_structure(codes: jax.Array) -> jax.Array:
-  """uint8[..., length] -> float32[..., length, 3] over '(', ')', '.'."""
-  return jnp.asarray(STRUCTURE_TABLE)[codes]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import flax.linen as nn
 
+from rcl.models import noise
 from rcl.models.cnn import CNN
 from rcl.models.rnn import RNN
 
@@ -16,7 +17,7 @@ class Hyper:
   """Architecture hyper-parameters shared by the monikers (the paper leaves most unstated).
 
   Attributes:
-    reg_level: lambda; Gaussian noise sigma = lambda, dropout rate = lambda x 50% (paper: 1.0).
+    reg_level: lambda, which sets noise and dropout (`rcl.models.noise.rates`; paper: 1.0).
     cnn_filters: overrides every CNN moniker's filter count when set (small profiles only).
     cnn_kernel: convolution width.
     cnn_blocks: number of convolution blocks.
@@ -25,26 +26,29 @@ class Hyper:
     rnn_attention: attention projection width.
     rnn_dense: RNN dense widths after attention pooling (last = LD features).
   """
-  reg_level: float = 1.0
-  cnn_filters: int | None = None
-  cnn_kernel: int = 5
-  cnn_blocks: int = 5
-  cnn_dense: Sequence[int] = (128, 64)
-  rnn_hidden: int = 64
-  rnn_attention: int = 128
-  rnn_dense: Sequence[int] = (128, 64, 32)
+  reg_level: float = dataclasses.field(
+      default=1.0, metadata={"help": "Regularisation level lambda: noise sigma = lambda, dropout = lambda x 50%."})
+  cnn_filters: int | None = dataclasses.field(
+      default=None, metadata={"help": "Override every CNN's filter count (small profiles).", "lower": 1})
+  cnn_kernel: int = dataclasses.field(default=5, metadata={"help": "CNN convolution width.", "lower": 1})
+  cnn_blocks: int = dataclasses.field(default=5, metadata={"help": "CNN convolution blocks.", "lower": 1})
+  cnn_dense: tuple[int, ...] = dataclasses.field(
+      default=(128, 64), metadata={"help": "CNN dense widths (last = LD features).", "lower": 1})
+  rnn_hidden: int = dataclasses.field(default=64, metadata={"help": "GRU units per direction.", "lower": 1})
+  rnn_attention: int = dataclasses.field(default=128, metadata={"help": "Attention projection width.", "lower": 1})
+  rnn_dense: tuple[int, ...] = dataclasses.field(
+      default=(128, 64, 32), metadata={"help": "RNN dense widths (last = LD features).", "lower": 1})
 
   def __post_init__(self):
-    if not 0.0 <= self.reg_level < 2.0:
-      raise ValueError(f"reg_level must be in [0, 2) so that dropout = reg_level x 50% < 1; got {self.reg_level}")
+    noise.check_level(self.reg_level)
 
   @property
   def noise(self) -> float:
-    return float(self.reg_level)
+    return noise.rates(self.reg_level)[0]
 
   @property
   def dropout(self) -> float:
-    return 0.5 * float(self.reg_level)
+    return noise.rates(self.reg_level)[1]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,12 +1,36 @@
-"""The paper's robustness layers: additive Gaussian noise and dropout, active in training only.
+"""The paper's robustness: one regularisation level lambda, and the noise and dropout layers it sets.
 
-Both accept a Python float or a traced scalar for their strength, so a population of models with
-different regularisation levels can be trained in one vmapped step (rcl.train.population).
+The rule (paper, Sec. 3.2 and Fig. 4): Gaussian noise sigma = lambda and dropout rate = lambda x 50%,
+lambda in [0, 2) so that the rate stays below 1. `rates` is the only place it is written. Both layers
+accept a Python float or a traced scalar for their strength, so a population of models with different
+levels can be trained in one vmapped step (rcl.train.population).
 """
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+
+MAX_LEVEL = 2.0
+RULE = "noise sigma = lambda, dropout = lambda x 50%"
+
+
+def rates(level):
+  """(noise sigma, dropout rate) of regularisation level lambda: (lambda, lambda / 2).
+
+  `level` may be a float (checked to lie in [0, MAX_LEVEL)) or a traced scalar (not checked).
+  """
+  if isinstance(level, (int, float)):
+    check_level(level)
+    level = float(level)
+  return level, 0.5 * level
+
+
+def check_level(level: float) -> None:
+  """Raises ValueError unless 0 <= level < MAX_LEVEL (dropout = level x 50% must stay below 1)."""
+  if not 0.0 <= level < MAX_LEVEL:
+    raise ValueError(f"regularisation level lambda must be in [0, {MAX_LEVEL:g}) so that dropout = lambda x 50% "
+                     f"stays below 1; got {level}")
 
 
 def _is_zero(value) -> bool:

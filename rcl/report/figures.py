@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rcl.analysis.joint import accuracy_slope  # noqa: E402
+from rcl.models import noise  # noqa: E402
 
 
 def figure3(path: str, panels: Sequence[tuple[str, dict[str, list[float]]]], burn_in: int = 0) -> None:
@@ -41,7 +42,7 @@ def figure4(path: str, levels: Sequence[float], coefficients: Sequence[float | N
   fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
   coef = np.array([np.nan if c is None else c for c in coefficients], dtype=float)
   a.plot(levels, coef, "o-")
-  a.set_xlabel("relative level lambda (sigma = lambda, dropout = lambda x 50%)")
+  a.set_xlabel(f"relative level lambda ({noise.RULE})")
   a.set_ylabel("joint learning coefficient")
   a.set_title("(a) correlation of training and validation accuracy", fontsize=9)
   b.plot(levels, val_accuracy, "o-", color="tab:green")
@@ -53,7 +54,8 @@ def figure4(path: str, levels: Sequence[float], coefficients: Sequence[float | N
   plt.close(fig)
 
 
-def figure5(path: str, curves: Sequence[tuple[str, dict, float, float]], paper: tuple[float, float] | None = None) -> None:
+def figure5(path: str, curves: Sequence[tuple[str, dict, float, float]],
+            paper: tuple[float, float] | None = None) -> None:
   """One panel per statistic: its Monte Carlo mean (black) +- one sd (red) against the uniform correlation rho.
 
   Args:

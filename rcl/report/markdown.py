@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from rcl.models import monikers
+from rcl.models import monikers, noise
 from rcl.report import paper
 
 _COLUMNS = "| Specificity | Precision | Recall | F1-score | Accuracy |"
@@ -92,7 +92,8 @@ def literature_table(results: dict) -> str:
   else:
     out = _HEAD
     for name in paper.TABLE4:
-      rows.append(_row(f"{name} (paper)", "", paper.paper_figure(paper.TABLE4, name), "*reported in the paper*").rstrip("\n"))
+      row = _row(f"{name} (paper)", "", paper.paper_figure(paper.TABLE4, name), "*reported in the paper*")
+      rows.append(row.rstrip("\n"))
   for section in ("models", "collaborative"):
     for name, entry in results.get(section, {}).items():
       if results["dataset"] == "Test13":
@@ -156,36 +157,61 @@ def _data_lines(summary: dict) -> list[str]:
 
 
 def _collab_text(config) -> str:
-  if not config.collab:
-    return ""
-  source = (f"{config.collab_draws} training-mode passes of each component over the training split "
-            "(noise, dropout and batch statistics as in training), every pass one row per sequence"
-            if config.collab_train_features == "sampled" else
+  settings = config.collab
+  if not settings.specs:
+    return None
+  source = (f"{settings.draws} training-mode passes of each component over the training split (noise, dropout "
+            "and batch statistics as in training), one pass per epoch" if settings.train_features == "sampled" else
             "the components' deterministic features of their own training split (the paper's way)")
-  return (f"- Collaborative MLPs (hidden {list(config.collab_dense)}, lambda {config.hyper.reg_level}, input noise "
-          f"sigma {config.collab_input_noise}, {config.collab_epochs} epochs, selection "
-          f"{config.collab_selection}) learn from {source}; validation and test features are deterministic. "
-          "Each has a plain-ensemble baseline row: the mean of its components' softmax outputs, no training.")
+  return (f"- Collaborative MLPs (hidden {list(settings.dense)}, lambda {config.hyper.reg_level}, input noise "
+          f"sigma {settings.input_noise}, {settings.epochs} epochs, selection: {_selection_text(settings.selection)}) "
+          f"learn from {source}; validation and test features are deterministic. Each has a plain-ensemble "
+          "baseline row: the mean of its components' softmax outputs, no training.")
 
 
 def report(config, results: dict, summary: dict, command: str) -> str:
   """The whole report.md text."""
-  env = results["environment"]
-  hyper = dataclasses.asdict(config.hyper)
-  evidence = paper.recall_accuracy_evidence()
   lines = [
-      f"# rcl report: {results['dataset']}",
-      "",
-      f"Command: `{command}`" if command else "",
-      "",
+      f"# rcl report: {results['dataset']}", "",
+      f"Command: `{command}`" if command else "", "",
+      *_how_obtained(config, results, summary),
+      "## Table 1: standalone models, test set (support-weighted averages)", "",
+      table1(results),
+      "## Table 2: collaborative models and their plain ensembles, test set (support-weighted averages)", "",
+      table2(results) if results.get("collaborative") else "(no collaborative model in this run)\n",
+      *(comparison_section(results) if results.get("collaborative") else []),
+      "## Macro averages, test set", "",
+      macro_table(results),
+      f"## Comparison with the literature ({'Table 3' if results['dataset'] == 'Test13' else 'Table 4'} style)", "",
+      "Figures of other methods come from their publications as quoted by the paper; they were obtained "
+      "under their authors' protocols, not re-run here. Ours are measured under the protocol above.", "",
+      literature_table(results) if results["dataset"] in ("Test13", "Test88") else
+      f"(the paper reports no figures for data set {results['dataset']!r})\n",
+      "## Validation set (selected epoch)", "",
+      validation_table(results),
+      *figures_section(results),
+      *per_class_section(results),
+      *cost_section(config, results),
+  ]
+  if "sweep" in results:
+    lines += sweep_section(results["sweep"])
+  if "feature_analysis" in results:
+    lines += feature_section(results["feature_analysis"])
+  return "\n".join(line for line in lines if line is not None)
+
+
+def _how_obtained(config, results: dict, summary: dict) -> list[str]:
+  env = results["environment"]
+  evidence = paper.recall_accuracy_evidence()
+  return [
       "## How these numbers were obtained",
       *_data_lines(summary),
-      f"- Training: Adam (lr {config.learning_rate}), categorical cross-entropy, batch {config.batch_size}; "
-      f"CNN epochs {config.cnn_epochs}, RNN epochs {config.rnn_epochs}; regularisation level "
+      f"- Training: Adam (lr {config.fit.learning_rate}), categorical cross-entropy, batch {config.fit.batch_size}; "
+      f"CNN epochs {config.cnn.epochs}, RNN epochs {config.rnn.epochs}; regularisation level "
       f"lambda = {config.hyper.reg_level} (Gaussian noise sigma = {config.hyper.noise}, dropout "
-      f"{config.hyper.dropout:.0%}); hyper-parameters {hyper}.",
+      f"{config.hyper.dropout:.0%}); hyper-parameters {dataclasses.asdict(config.hyper)}.",
       _collab_text(config),
-      f"- Model selection: {_selection_text(config.selection)}. The test set is used once, after selection.",
+      f"- Model selection: {_selection_text(config.fit.selection)}. The test set is used once, after selection.",
       "- Metrics: accuracy; precision, recall, F1 and specificity (TN / (TN + FP) per class, from the confusion "
       "matrix) averaged over classes weighted by their number of test sequences in the tables set beside the "
       "paper, because the paper's are: its recall equals its accuracy in "
@@ -195,49 +221,24 @@ def report(config, results: dict, summary: dict, command: str) -> str:
       f"- Seed {results['seed']}; backend {env['backend']} ({', '.join(env['devices'])}); code {env['git']}; "
       f"packages {env['packages']}.",
       "- Figures marked *paper* are copied from Buet-Golfouse et al. for comparison; they were not measured here.",
-      "",
-      "## Table 1: standalone models, test set (support-weighted averages)",
-      "",
-      table1(results),
-      "## Table 2: collaborative models and their plain ensembles, test set (support-weighted averages)",
-      "",
-      table2(results) if results.get("collaborative") else "(no collaborative model in this run)\n",
-      *(comparison_section(results) if results.get("collaborative") else []),
-      "## Macro averages, test set",
-      "",
-      macro_table(results),
-      f"## Comparison with the literature ({'Table 3' if results['dataset'] == 'Test13' else 'Table 4'} style)",
-      "",
-      "Figures of other methods come from their publications as quoted by the paper; they were obtained "
-      "under their authors' protocols, not re-run here. Ours are measured under the protocol above.",
-      "",
-      literature_table(results) if results["dataset"] in ("Test13", "Test88") else
-      f"(the paper reports no figures for data set {results['dataset']!r})\n",
-      "## Validation set (selected epoch)",
-      "",
-      validation_table(results),
-      *figures_section(results),
-      *per_class_section(results),
-      "## Training cost and joint learning",
-      "",
-      "Joint learning coefficient (eq. 1): correlation over epochs after a burn-in of "
-      f"{config.burn_in} epochs between training accuracy (noise and dropout on, as Keras reports it) and "
-      "validation accuracy; also on loss. Slope: least-squares slope of validation on training accuracy (Fig. 3).",
-      "",
-      "| Model | Parameters | Epochs | Selected epoch | Training seconds | Joint coeff. (accuracy) | Joint coeff. (loss) | Slope |",
-      "|---|---|---|---|---|---|---|---|",
-  ]
+      ""]
+
+
+def cost_section(config, results: dict) -> list[str]:
+  """Training cost and the joint learning coefficient (eq. 1) of every trained model."""
+  lines = ["## Training cost and joint learning", "",
+           "Joint learning coefficient (eq. 1): correlation over epochs after a burn-in of "
+           f"{config.analysis.burn_in} epochs between training accuracy (noise and dropout on, as Keras reports "
+           "it) and validation accuracy; also on loss. Slope: least-squares slope of validation on training "
+           "accuracy (Fig. 3).", "",
+           "| Model | Parameters | Epochs | Selected epoch | Training seconds | Joint coeff. (accuracy) | "
+           "Joint coeff. (loss) | Slope |", "|---|---|---|---|---|---|---|---|"]
   for name, entry in {**results["models"], **results.get("collaborative", {})}.items():
     jl = entry.get("joint_learning", {})
     cells = " | ".join("–" if jl.get(k) is None else f"{jl[k]:.3f}" for k in ("accuracy", "loss", "slope"))
     lines.append(f"| {name} | {entry['parameters']:,} | {entry['epochs']} | {entry['selected_epoch']} | "
                  f"{entry['train_seconds_total']:.0f} | {cells} |")
-  lines.append("")
-  if "sweep" in results:
-    lines += sweep_section(results["sweep"])
-  if "feature_analysis" in results:
-    lines += feature_section(results["feature_analysis"])
-  return "\n".join(line for line in lines if line is not None)
+  return lines + [""]
 
 
 def _fmt(value, spec=".3f") -> str:
@@ -248,12 +249,13 @@ def sweep_section(sw: dict) -> list[str]:
   """The regularisation sweep: per-level table and Fig. 3-4."""
   lines = [f"## Robustness by design: regularisation sweep of {sw['moniker']} (Fig. 3–4)", "",
            f"One population of {len(sw['levels'])} models trained together (vmapped step, same batches), "
-           f"{sw['epochs']} epochs, burn-in {sw['burn_in']} epochs; σ = λ, dropout = λ × 50%. "
+           f"{sw['epochs']} epochs, burn-in {sw['burn_in']} epochs; {noise.RULE}. "
            f"Validation accuracy peaks at λ = {sw['peak_val_accuracy_level']:g} ({sw['peak_val_accuracy']:.3f}); "
            f"the joint learning coefficient stops rising (no later gain above 0.01) at λ = "
            f"{_fmt(sw['coefficient_plateau_level'], 'g')}. The paper (Model A, 500 epochs): peak at λ = 0.8, "
            "plateau at λ = 1.2.", "",
-           "| λ | noise σ | dropout | joint coeff. (accuracy) | joint coeff. (loss) | slope (Fig. 3) | best val accuracy |",
+           "| λ | noise σ | dropout | joint coeff. (accuracy) | joint coeff. (loss) | slope (Fig. 3) "
+           "| best val accuracy |",
            "|---|---|---|---|---|---|---|"]
   for r in sw["rows"]:
     lines.append(f"| {r['level']:g} | {r['noise']:g} | {r['dropout']:.0%} | {_fmt(r['joint_accuracy'])} | "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 
+import flax.linen as nn
 import jax
 import orbax.checkpoint as ocp
 
-from rcl.train.state import TrainState
+from rcl.train.state import TrainState, create_state
 
 
 def _abstract(state: TrainState):
@@ -58,16 +59,6 @@ class RunCheckpoints:
   def restore_best(self, like: TrainState) -> tuple[TrainState, dict] | None:
     return self._restore(self.best, like)
 
-  def restore_best_raw(self) -> tuple[dict, dict]:
-    """The newest 'best' checkpoint as saved (nested dicts of arrays, whatever its layout) and its metadata."""
-    step = self.best.latest_step()
-    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])  # whatever devices it was saved from
-    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
-                          self.best.item_metadata(step)["state"])
-    out = self.best.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target),
-                                                          meta=ocp.args.JsonRestore()))
-    return out["state"], out["meta"]
-
   def close(self) -> None:
     for manager in (self.latest, self.best):
       manager.wait_until_finished()
@@ -87,24 +78,35 @@ def latest_meta(checkpoint_dir: str) -> dict | None:
     manager.close()
 
 
-def restore_selected(checkpoint_dir: str, like: TrainState) -> tuple[TrainState, dict]:
-  """The selected ('best') checkpoint of a finished run and its metadata.
+def load_selected(checkpoint_dir: str, model: nn.Module, example: dict,
+                  expect: dict | None = None) -> tuple[TrainState, dict]:
+  """The selected ('best') model of a finished run, for readers outside training, and its metadata.
 
-  `like` is any fresh state of the same model (`create_state`, whatever its optimiser settings); the
-  result is in evaluated form (`TrainState.for_evaluation`: no optimiser state), ready for prediction.
+  Args:
+    checkpoint_dir: the run's checkpoint directory (holding best/).
+    model: the Linen module it trained (same configuration).
+    example: one batch of inputs, to shape the state.
+    expect: identity entries the run must have been trained with (e.g. {'classes': [...]}).
 
-  Raises FileNotFoundError, naming the directory, when the run has no such checkpoint.
+  Returns:
+    The state in evaluated form (`TrainState.for_evaluation`: no optimiser state), ready for
+    prediction, and the checkpoint's metadata.
+
+  Raises:
+    FileNotFoundError naming the directory when the run has no such checkpoint; ValueError naming the
+    entry when the run's identity differs from `expect`.
   """
   best_dir = os.path.join(os.path.abspath(checkpoint_dir), "best")
   if not os.path.isdir(best_dir) or not any(name.isdigit() for name in os.listdir(best_dir)):
     raise FileNotFoundError(f"no trained checkpoint at {best_dir}: train the model first")
+  like = create_state(model, example, jax.random.key(0)).for_evaluation()
   ckpt = RunCheckpoints(checkpoint_dir)
   try:
-    evaluated = like.for_evaluation()
-    try:
-      return ckpt.restore_best(evaluated)
-    except ValueError:  # an older layout (before 2026-11-25: the whole training state): take the model's parts
-      raw, meta = ckpt.restore_best_raw()
-      return evaluated.replace(params=raw["params"], batch_stats=raw.get("batch_stats") or {}, step=raw["step"]), meta
+    state, meta = ckpt.restore_best(like)
   finally:
     ckpt.close()
+  saved = meta.get("identity", {})
+  for name, value in (expect or {}).items():
+    if saved.get(name) != value:
+      raise ValueError(f"{checkpoint_dir} was trained with a different {name} than expected")
+  return state, meta

@@ -40,16 +40,19 @@ class FitConfig:
       "best_val_loss" (ties: higher validation accuracy, then the earlier epoch) or "last".
     seed: seeds the initialisation, the epoch shuffles and the noise/dropout keys.
   """
-  epochs: int
-  batch_size: int = 64
-  eval_batch_size: int = 256
-  learning_rate: float = 1e-3
-  ema_decay: float = 0.0
-  clip_norm: float = 0.0
-  checkpoint_every: int = 1
-  bucket_lengths: Sequence[int] | None = None
-  selection: str = "best_val_accuracy"
-  seed: int = 0
+  epochs: int = dataclasses.field(default=100, metadata={"flag": None})
+  batch_size: int = dataclasses.field(default=64, metadata={"help": "Training batch size.", "lower": 1})
+  eval_batch_size: int = dataclasses.field(default=256, metadata={"help": "Evaluation batch size.", "lower": 1})
+  learning_rate: float = dataclasses.field(
+      default=1e-3, metadata={"help": "Adam learning rate (paper: Keras default).", "lower": 0.0})
+  ema_decay: float = dataclasses.field(default=0.0, metadata={"flag": None})
+  clip_norm: float = dataclasses.field(default=0.0, metadata={"flag": None})
+  checkpoint_every: int = dataclasses.field(
+      default=1, metadata={"help": "Epochs between resumable checkpoints.", "lower": 1})
+  bucket_lengths: Sequence[int] | None = dataclasses.field(default=None, metadata={"flag": None})
+  selection: str = dataclasses.field(
+      default="best_val_accuracy", metadata={"help": "Model selection rule.", "choices": SELECTION_RULES})
+  seed: int = dataclasses.field(default=0, metadata={"flag": None})
 
   def __post_init__(self):
     if self.selection not in SELECTION_RULES:
@@ -83,6 +86,39 @@ def _better(rule: str, val_acc: float, val_loss: float, best: dict | None) -> bo
   return val_acc > best["val_accuracy"] or (val_acc == best["val_accuracy"] and val_loss < best["val_loss"])
 
 
+def init_state(model: nn.Module, train: Split, config: FitConfig, key: jax.Array) -> TrainState:
+  """A fresh state for `model`, shaped by one training batch, with `config`'s optimiser settings."""
+  example = next(batches(train, config.batch_size, bucket_lengths=config.bucket_lengths))
+  example.pop("index")
+  return create_state(model, example, key, config.learning_rate, config.ema_decay, config.clip_norm)
+
+
+def resume(ckpt: RunCheckpoints, like: TrainState, identity: dict) -> tuple[TrainState, dict] | None:
+  """The newest 'latest' checkpoint and its metadata, or None; ValueError if it is another run's."""
+  restored = ckpt.restore_latest(like)
+  if restored is not None and restored[1].get("identity") != identity:
+    raise ValueError(f"{ckpt.directory} holds a run of a different model or data set "
+                     f"({restored[1].get('identity')} != {identity}); use a new workdir")
+  return restored
+
+
+def run_epoch(train_fn: Callable, state: TrainState, train: Split, config: FitConfig, epoch: int, *extra,
+              place: Callable[[dict], dict] | None = None) -> tuple[TrainState, dict]:
+  """One pass over `train` in the epoch's seeded order: `state, sums = train_fn(state, batch, *extra)`
+  per batch (`place` puts a batch on the devices). Returns the state and the summed sums, on the host."""
+  total = None
+  for batch in batches(train, config.batch_size, seed=config.seed, epoch=epoch, bucket_lengths=config.bucket_lengths):
+    batch.pop("index")
+    state, sums = train_fn(state, place(batch) if place is not None else batch, *extra)
+    total = steps.add_sums(total, sums)
+  return state, jax.device_get(total)
+
+
+def checkpoint_due(config: FitConfig, epoch: int) -> bool:
+  """Whether the 'latest' checkpoint is written after (0-based) `epoch`: every `checkpoint_every`, and the last."""
+  return (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs
+
+
 def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
         checkpoint_dir: str | None = None, identity: dict | None = None, mesh: Mesh | None = None,
         on_epoch: Callable[[int, int, dict], None] | None = None) -> FitResult:
@@ -102,78 +138,78 @@ def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
     A FitResult whose state is the model chosen by `config.selection` (never by the test set), in its
     evaluated form (`TrainState.for_evaluation`: the averaged parameters when `config.ema_decay` > 0).
   """
-  identity = identity or {}
-  key = jax.random.key(config.seed)
-  init_key, step_key = jax.random.split(key)
-  example = next(batches(train, config.batch_size, bucket_lengths=config.bucket_lengths))
-  example.pop("index")
-  state = create_state(model, example, init_key, config.learning_rate, config.ema_decay, config.clip_norm)
-  if mesh is not None:
-    sharding.check_batch_size(config.batch_size, mesh)
-    state = sharding.replicate(state, mesh).replace(apply_fn=sharding.sharded_model(model).apply)
-  history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
-  best: dict | None = None
-  best_state = state.for_evaluation()
-  done = 0
+  run = _Run(model, train, val, config, identity or {}, mesh, on_epoch)
   ckpt = RunCheckpoints(checkpoint_dir) if checkpoint_dir else None
   try:
-    if ckpt is not None:
-      restored = ckpt.restore_latest(state)
-      if restored is not None:
-        state, meta = restored
-        if meta.get("identity") != identity:
-          raise ValueError(f"{checkpoint_dir} holds a run of a different model or data set "
-                           f"({meta.get('identity')} != {identity}); use a new workdir")
-        history, best, done = meta["history"], meta["best"], meta["epoch"]
-        if mesh is not None:
-          state = sharding.replicate(state, mesh)
-    step_fn = steps.train_step if mesh is None else sharding.data_parallel(steps.train_step, mesh, extra_args=1)
-    train_fn = jax.jit(step_fn, donate_argnums=() if jax.default_backend() == "cpu" else (0,))
+    done = run.resume(ckpt)
     start = time.perf_counter()
     for epoch in range(done, config.epochs):
-      t0 = time.perf_counter()
-      total = None
-      for batch in batches(train, config.batch_size, seed=config.seed, epoch=epoch,
-                           bucket_lengths=config.bucket_lengths):
-        batch.pop("index")
-        if mesh is not None:
-          batch = sharding.shard_batch(batch, mesh)
-        state, sums = train_fn(state, batch, step_key)
-        total = sums if total is None else jax.tree.map(lambda a, b: a + b, total, sums)
-      total = jax.device_get(total)
-      val_metrics = evaluate(state.for_evaluation(), val, config.eval_batch_size,
-                             bucket_lengths=config.bucket_lengths, mesh=mesh)
-      logs = {
-          "train_loss": float(total["loss"]) / float(total["count"]),
-          "train_accuracy": float(total["correct"]) / float(total["count"]),
-          "val_loss": val_metrics["loss"],
-          "val_accuracy": val_metrics["accuracy"],
-          "seconds": time.perf_counter() - t0,
-      }
-      for k in HISTORY_KEYS:
-        history[k].append(logs[k])
-      meta = {"epoch": epoch + 1, "history": history, "identity": identity}
-      # 'best' holds the selected model, which feature extraction and classification read back.
-      if _better(config.selection, logs["val_accuracy"], logs["val_loss"], best):
-        best = {"epoch": epoch + 1, "val_accuracy": logs["val_accuracy"], "val_loss": logs["val_loss"]}
-        if ckpt is not None:
-          ckpt.save_best(epoch + 1, state.for_evaluation(), dict(meta, best=best))
-        else:
-          best_state = jax.tree.map(jnp.copy, state.for_evaluation())  # survives buffer donation
-      if ckpt is not None and ((epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs):
-        ckpt.save_latest(epoch + 1, state, dict(meta, best=best))
-      if on_epoch is not None:
-        on_epoch(epoch + 1, config.epochs, logs)
+      run.epoch(epoch, ckpt)
     seconds = time.perf_counter() - start
-    if config.selection == "last":
-      selected, selected_epoch = state.for_evaluation(), len(history["val_accuracy"])
-    elif ckpt is not None:
-      ckpt.best.wait_until_finished()
-      selected, _ = ckpt.restore_best(state.for_evaluation())
-      selected_epoch = best["epoch"]
-    else:
-      selected, selected_epoch = best_state, best["epoch"]
+    selected, selected_epoch = run.selected(ckpt)
   finally:
     if ckpt is not None:
       ckpt.close()
-  return FitResult(selected, history, selected_epoch, config.selection, config.epochs - done, done, seconds)
+  return FitResult(selected, run.history, selected_epoch, config.selection, config.epochs - done, done, seconds)
+
+
+class _Run:
+  """The state of one `fit` call between epochs: train state, history, selected epoch."""
+
+  def __init__(self, model, train, val, config: FitConfig, identity: dict, mesh: Mesh | None, on_epoch):
+    self.train, self.val, self.config = train, val, config
+    self.identity, self.mesh, self.on_epoch = identity, mesh, on_epoch
+    init_key, self.step_key = jax.random.split(jax.random.key(config.seed))
+    self.state = init_state(model, train, config, init_key)
+    if mesh is not None:
+      sharding.check_batch_size(config.batch_size, mesh)
+      self.state = sharding.replicate(self.state, mesh).replace(apply_fn=sharding.sharded_model(model).apply)
+    self.history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
+    self.best: dict | None = None
+    self.best_state = self.state.for_evaluation()
+    step_fn = steps.train_step if mesh is None else sharding.data_parallel(steps.train_step, mesh, extra_args=1)
+    self.train_fn = jax.jit(step_fn, donate_argnums=() if jax.default_backend() == "cpu" else (0,))
+
+  def resume(self, ckpt: RunCheckpoints | None) -> int:
+    """Continues from the latest checkpoint, if any; returns the epochs already done."""
+    restored = resume(ckpt, self.state, self.identity) if ckpt is not None else None
+    if restored is None:
+      return 0
+    state, meta = restored
+    self.state = sharding.replicate(state, self.mesh) if self.mesh is not None else state
+    self.history, self.best = meta["history"], meta["best"]
+    return meta["epoch"]
+
+  def epoch(self, epoch: int, ckpt: RunCheckpoints | None) -> None:
+    """Trains one epoch, validates, records it, keeps the selected model and checkpoints."""
+    t0 = time.perf_counter()
+    place = (lambda b: sharding.shard_batch(b, self.mesh)) if self.mesh is not None else None
+    self.state, total = run_epoch(self.train_fn, self.state, self.train, self.config, epoch, self.step_key, place=place)
+    val = evaluate(self.state.for_evaluation(), self.val, self.config.eval_batch_size,
+                   bucket_lengths=self.config.bucket_lengths, mesh=self.mesh)
+    train = steps.means(total)
+    logs = {"train_loss": train["loss"], "train_accuracy": train["accuracy"], "val_loss": val["loss"],
+            "val_accuracy": val["accuracy"], "seconds": time.perf_counter() - t0}
+    for k in HISTORY_KEYS:
+      self.history[k].append(logs[k])
+    meta = {"epoch": epoch + 1, "history": self.history, "identity": self.identity}
+    # 'best' holds the selected model, which feature extraction and classification read back.
+    if _better(self.config.selection, logs["val_accuracy"], logs["val_loss"], self.best):
+      self.best = {"epoch": epoch + 1, "val_accuracy": logs["val_accuracy"], "val_loss": logs["val_loss"]}
+      if ckpt is not None:
+        ckpt.save_best(epoch + 1, self.state.for_evaluation(), dict(meta, best=self.best))
+      else:
+        self.best_state = jax.tree.map(jnp.copy, self.state.for_evaluation())  # survives buffer donation
+    if ckpt is not None and checkpoint_due(self.config, epoch):
+      ckpt.save_latest(epoch + 1, self.state, dict(meta, best=self.best))
+    if self.on_epoch is not None:
+      self.on_epoch(epoch + 1, self.config.epochs, logs)
+
+  def selected(self, ckpt: RunCheckpoints | None) -> tuple[TrainState, int]:
+    """The model `config.selection` chose and its (1-based) epoch."""
+    if self.config.selection == "last":
+      return self.state.for_evaluation(), len(self.history["val_accuracy"])
+    if ckpt is not None:
+      ckpt.best.wait_until_finished()
+      return ckpt.restore_best(self.state.for_evaluation())[0], self.best["epoch"]
+    return self.best_state, self.best["epoch"]

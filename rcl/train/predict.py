@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np
@@ -31,17 +31,23 @@ def _device_batches(split: Split, batch_size: int, bucket_lengths, mesh: Mesh | 
     yield (sharding.shard_batch(batch, mesh) if mesh is not None else batch), index, mask
 
 
+def evaluate_sums(state: TrainState, split: Split, batch_size: int = 256, *,
+                  bucket_lengths: Sequence[int] | None = None, mesh: Mesh | None = None,
+                  eval_fn: Callable | None = None) -> dict:
+  """Summed deterministic metrics (`steps.eval_step`, or `eval_fn`, e.g. vmapped over a population)
+  over `split`, on the host."""
+  total = None
+  if eval_fn is None:
+    eval_fn = _eval if mesh is None else _sharded(steps.eval_step, mesh, False)
+  for batch, _, _ in _device_batches(split, batch_size, bucket_lengths, mesh):
+    total = steps.add_sums(total, eval_fn(state, batch))
+  return jax.device_get(total)
+
+
 def evaluate(state: TrainState, split: Split, batch_size: int = 256, *,
              bucket_lengths: Sequence[int] | None = None, mesh: Mesh | None = None) -> dict[str, float]:
   """Mean loss and accuracy of the deterministic model over `split`."""
-  total = None
-  eval_fn = _eval if mesh is None else _sharded(steps.eval_step, mesh, False)
-  for batch, _, _ in _device_batches(split, batch_size, bucket_lengths, mesh):
-    sums = eval_fn(state, batch)
-    total = sums if total is None else jax.tree.map(lambda a, b: a + b, total, sums)
-  total = jax.device_get(total)
-  count = max(float(total["count"]), 1.0)
-  return {"loss": float(total["loss"]) / count, "accuracy": float(total["correct"]) / count}
+  return steps.means(evaluate_sums(state, split, batch_size, bucket_lengths=bucket_lengths, mesh=mesh))
 
 
 def predict(state: TrainState, split: Split, batch_size: int = 256, *,

@@ -5,9 +5,10 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import optax
 from flax import struct
 from flax.training import train_state
+
+from rcl.train.optimizer import optimizer
 
 
 class TrainState(train_state.TrainState):
@@ -39,22 +40,14 @@ class TrainState(train_state.TrainState):
 
 def create_state(model: nn.Module, example: dict[str, jax.Array], key: jax.Array,
                  learning_rate: float = 1e-3, ema_decay: float = 0.0, clip_norm: float = 0.0) -> TrainState:
-  """Initialises parameters from `key` and an example batch; Adam with default settings (paper).
+  """Initialises parameters from `key` and an example batch, with the optimiser of `rcl.train.optimizer`.
 
-  `ema_decay` > 0 also keeps a moving average of the parameters (see TrainState); 0 keeps none.
-  `clip_norm` > 0 rescales every gradient whose global norm exceeds it before Adam sees it; 0 (the
-  paper) does not clip.
+  `ema_decay` in [0, 1): > 0 also keeps a moving average of the parameters (see TrainState); 0 keeps
+  none. `clip_norm` >= 0: see `optimizer`. Both are checked by `FitConfig`.
   """
-  if not 0.0 <= ema_decay < 1.0:
-    raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
-  if clip_norm < 0:
-    raise ValueError(f"clip_norm must be >= 0, got {clip_norm}")
   example = {k: jnp.asarray(v) for k, v in example.items()}
   variables = jax.jit(lambda k, b: model.init(k, b, train=False))(key, example)
   params = variables["params"]
   ema = jax.tree.map(jnp.copy, params) if ema_decay > 0 else None  # own buffers: the step donates its state
-  tx = optax.adam(learning_rate)
-  if clip_norm > 0:
-    tx = optax.chain(optax.clip_by_global_norm(clip_norm), tx)
-  return TrainState.create(apply_fn=model.apply, params=params, tx=tx,
+  return TrainState.create(apply_fn=model.apply, params=params, tx=optimizer(learning_rate, clip_norm),
                            batch_stats=variables.get("batch_stats", {}), ema_params=ema, ema_decay=ema_decay)

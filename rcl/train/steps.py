@@ -7,6 +7,7 @@ named axis, and each shard draws its own noise and dropout.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from rcl.train.state import TrainState
@@ -22,6 +23,22 @@ def _sums(logits: jax.Array, batch: dict[str, jax.Array]) -> dict[str, jax.Array
   loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["label"])
   correct = (jnp.argmax(logits, -1) == batch["label"]).astype(jnp.float32)
   return {"loss": jnp.sum(loss * mask), "correct": jnp.sum(correct * mask), "count": jnp.sum(mask)}
+
+
+def add_sums(total: dict | None, sums: dict) -> dict:
+  """Accumulates the masked sums of one batch into a running total (None: the first batch)."""
+  return sums if total is None else jax.tree.map(jnp.add, total, sums)
+
+
+def means(total: dict) -> dict:
+  """Mean 'loss' and 'accuracy' from summed sums on the host (float, or float64[members] for a
+  population), divided in float64."""
+  count = np.maximum(np.asarray(total["count"], np.float64), 1.0)
+  loss = np.asarray(total["loss"], np.float64) / count
+  accuracy = np.asarray(total["correct"], np.float64) / count
+  if loss.ndim == 0:
+    return {"loss": float(loss), "accuracy": float(accuracy)}
+  return {"loss": loss, "accuracy": accuracy}
 
 
 def _psum(tree, axis_name: str | None):

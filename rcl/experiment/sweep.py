@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from rcl.analysis.joint import accuracy_slope, joint_learning_coefficient
 from rcl.data.dataset import DataSet
-from rcl.models import monikers
+from rcl.models import monikers, noise
 from rcl.report import figures
 from rcl.train.loop import FitConfig
 from rcl.train.population import fit_population
@@ -44,8 +44,9 @@ def run_sweep(data: DataSet, moniker: monikers.Moniker, hyper: monikers.Hyper, l
                           on_epoch=on_epoch)
   rows = []
   for level, history in zip(result.levels, result.histories):
+    sigma, rate = noise.rates(level)
     rows.append({
-        "level": level, "noise": level, "dropout": 0.5 * level, "history": history,
+        "level": level, "noise": sigma, "dropout": rate, "history": history,
         "joint_accuracy": joint_learning_coefficient(history["train_accuracy"], history["val_accuracy"], burn_in),
         "joint_loss": joint_learning_coefficient(history["train_loss"], history["val_loss"], burn_in),
         "slope": accuracy_slope(history["train_accuracy"], history["val_accuracy"], burn_in),
@@ -54,10 +55,28 @@ def run_sweep(data: DataSet, moniker: monikers.Moniker, hyper: monikers.Hyper, l
   coefs = [r["joint_accuracy"] for r in rows]
   best = max(rows, key=lambda r: r["best_val_accuracy"])
   figures.figure4(os.path.join(outdir, "fig4.png"), result.levels, coefs, [r["best_val_accuracy"] for r in rows])
-  panels = [(f"lambda {lv:g} (sigma {lv:g}, dropout {lv * 50:.0f}%)", rows[result.levels.index(lv)]["history"])
-            for lv in pick_fig3_levels(result.levels)]
+  panels = [(f"lambda {lv:g} (sigma {noise.rates(lv)[0]:g}, dropout {noise.rates(lv)[1]:.0%})",
+             rows[result.levels.index(lv)]["history"]) for lv in pick_fig3_levels(result.levels)]
   figures.figure3(os.path.join(outdir, "fig3.png"), panels, burn_in)
   return {"moniker": moniker.name, "levels": result.levels, "burn_in": burn_in, "epochs": config.epochs,
           "seconds": result.seconds, "rows": rows, "peak_val_accuracy_level": best["level"],
-          "peak_val_accuracy": best["best_val_accuracy"], "coefficient_plateau_level": plateau_level(result.levels, coefs),
+          "peak_val_accuracy": best["best_val_accuracy"],
+          "coefficient_plateau_level": plateau_level(result.levels, coefs),
           "fig3_levels": [p[0] for p in panels]}
+
+
+def stage(config, data: DataSet, *, log, on_epoch=None) -> dict:
+  """The sweep stage: the configured component at every level, as one population (empty when off)."""
+  settings = config.sweep
+  if not settings.model:
+    return {}
+  moniker = monikers.MONIKERS[settings.model]
+  log(f"regularisation sweep of {moniker.name} at levels {list(settings.levels)}, {settings.epochs} epochs")
+  best_member = None if on_epoch is None else (
+      lambda epoch, epochs, logs: on_epoch(f"sweep {moniker.name}", epoch, epochs,
+                                           max(logs, key=lambda x: x["val_accuracy"])))
+  out = run_sweep(data, moniker, config.hyper, settings.levels, config.fit_for(moniker.arch, settings.epochs),
+                  os.path.join(config.workdir, "sweep"), burn_in=config.analysis.burn_in, on_epoch=best_member)
+  log(f"sweep: peak validation accuracy at lambda {out['peak_val_accuracy_level']}, coefficient stops rising "
+      f"at lambda {out['coefficient_plateau_level']}")
+  return {"sweep": out}

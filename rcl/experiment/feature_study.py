@@ -63,3 +63,17 @@ def run(x: np.ndarray, y: np.ndarray, names: tuple[str, str], trials: int, n_rho
       "monte_carlo": as_json(curve), "monte_carlo_first": as_json(first_curve),
       "seconds": time.perf_counter() - t0,
   }
+
+
+def stage(config, component_features: dict, *, log) -> dict:
+  """The analysis stage: CCA/PCA of the configured pair's validation LD features (empty when off)."""
+  analysis = config.analysis
+  if analysis.cca_trials <= 0:
+    return {}
+  x, y = analysis.cca_pair
+  log(f"feature analysis: CCA and PCA of LD({x}) vs LD({y}) on validation, {analysis.cca_trials} Monte Carlo trials")
+  out = run(component_features[x]["val"]["LD"], component_features[y]["val"]["LD"], (x, y), analysis.cca_trials,
+            analysis.cca_rhos, config.seed, config.workdir)
+  log(f"average CCA {out['average_cca']:.3f} ~ representative rho {out['representative_rho']:.3f}; first-PC "
+      f"correlation {out['first_pc_correlation']:.3f} ({out['seconds']:.0f} s)")
+  return {"feature_analysis": out}

@@ -1,0 +1,99 @@
+"""Command-line flags made from a configuration dataclass's fields, and the configuration made back.
+
+One flag per leaf field: named by the field (with the prefix its enclosing field's metadata gives) or by
+metadata 'flag' ('flag': None: no flag, the default stands); help, 'choices' and 'lower' bound from its
+metadata; default from the dataclass. Lists are comma-separated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+
+from absl import flags
+
+
+def _leaves(instance, prefix: str = ""):
+  """(flag name, field, type, default value) of every leaf field under `instance`, and nested ones."""
+  hints = typing.get_type_hints(type(instance))
+  for field in dataclasses.fields(instance):
+    value = getattr(instance, field.name)
+    if dataclasses.is_dataclass(value):
+      yield from _leaves(value, prefix + field.metadata.get("prefix", field.name + "_"))
+    elif field.metadata.get("flag", prefix + field.name) is not None:
+      yield field.metadata.get("flag", prefix + field.name), field, hints[field.name], value
+
+
+def _item_type(kind):
+  """tuple[int, ...] -> int; int | None -> int; int -> int."""
+  args = [a for a in typing.get_args(kind) if a is not type(None) and a is not Ellipsis]
+  return args[0] if args else kind
+
+
+def _is_sequence(kind) -> bool:
+  return typing.get_origin(kind) is tuple
+
+
+def _is_optional(kind) -> bool:
+  return isinstance(kind, types.UnionType) and type(None) in typing.get_args(kind)
+
+
+def define(default) -> None:
+  """Defines a flag for every leaf field of the configuration instance `default` (its values are the
+  flags' defaults)."""
+  for name, field, kind, value in _leaves(default):
+    help_text = field.metadata.get("help", field.name)
+    item, lower = _item_type(kind), field.metadata.get("lower")
+    if _is_sequence(kind):
+      flags.DEFINE_list(name, [str(v) for v in value], help_text)
+      if item is not str:
+        bound = f" >= {lower}" if lower is not None else ""
+        flags.register_validator(name, _list_validator(item, lower), f"--{name} takes {item.__name__} values{bound}")
+    elif "choices" in field.metadata:
+      flags.DEFINE_enum(name, value, list(field.metadata["choices"]), help_text)
+    elif item is bool:
+      flags.DEFINE_bool(name, value, help_text)
+    elif item is int:
+      flags.DEFINE_integer(name, value, help_text, lower_bound=lower)
+    elif item is float:
+      flags.DEFINE_float(name, value, help_text, lower_bound=lower)
+    else:
+      flags.DEFINE_string(name, value, help_text)
+
+
+def _list_validator(item, lower):
+  def valid(values):
+    try:
+      parsed = [item(v) for v in values]
+    except ValueError:
+      return False
+    return lower is None or all(v >= lower for v in parsed)
+  return valid
+
+
+def build(default, values=None):
+  """The configuration of `default`'s type with every flagged field taken from the parsed flags."""
+  values = values if values is not None else flags.FLAGS
+  return _build(default, "", values)
+
+
+def _build(instance, prefix: str, values):
+  hints = typing.get_type_hints(type(instance))
+  out = {}
+  for field in dataclasses.fields(instance):
+    value = getattr(instance, field.name)
+    if dataclasses.is_dataclass(value):
+      out[field.name] = _build(value, prefix + field.metadata.get("prefix", field.name + "_"), values)
+      continue
+    name = field.metadata.get("flag", prefix + field.name)
+    if name is None:
+      out[field.name] = value
+      continue
+    raw, kind = values[name].value, hints[field.name]
+    if _is_sequence(kind):
+      raw = tuple(_item_type(kind)(v) for v in raw)
+    elif _is_optional(kind) and raw == "":
+      raw = None
+    out[field.name] = raw
+  return dataclasses.replace(instance, **out)
