@@ -17,8 +17,9 @@ install: $(BIN)/.installed
 run: $(BIN)/.installed
 	$(BIN)/python -m experiments.run --flagfile=experiments/test13_small.flags
 
+# Two pytest workers (CI has 2 cores); a test file stays on one worker so its fixtures are built once.
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m experiments.bench

@@ -63,3 +63,22 @@ def test_empty_and_binary_files(write_fasta):
     read_fasta(write_fasta("e.fa", "\n\n"))
   with pytest.raises(FastaError, match="not a text FASTA"):
     read_fasta(write_fasta("b.fa", b"\xff\xfe\x00binary"))
+
+
+def test_byte_order_mark_and_no_final_newline(write_fasta, tmp_path):
+  (record,) = read_fasta(write_fasta("bom.fa", "\ufeff>a tRNA\nACGU"))
+  assert (record.id, record.label, record.sequence) == ("a", "tRNA", "ACGT")
+  path = tmp_path / "bom.fa.gz"
+  with gzip.open(path, "wb") as f:
+    f.write(b"\xef\xbb\xbf>b miRNA\nGG\n")
+  (record,) = read_fasta(str(path))
+  assert (record.id, record.sequence) == ("b", "GG")
+
+
+def test_truncated_gzip_names_the_file(tmp_path):
+  path = tmp_path / "cut.fa.gz"
+  body = gzip.compress(("".join(f">s{i} tRNA\nACGTACGTAC\n" for i in range(2000))).encode())
+  path.write_bytes(body[: len(body) // 2])
+  with pytest.raises(FastaError, match="truncated or corrupt gzip") as info:
+    read_fasta(str(path))
+  assert info.value.path == str(path)

@@ -6,6 +6,7 @@ import dataclasses
 import gzip
 import os
 import re
+import zlib
 from collections.abc import Iterator
 
 # IUPAC nucleotide ambiguity codes: legal input, encoded as the paper's "other symbol".
@@ -46,8 +47,8 @@ def _open_text(path: str):
   with open(path, "rb") as probe:
     magic = probe.read(2)
   if magic == b"\x1f\x8b":
-    return gzip.open(path, "rt", encoding="utf-8", newline="")
-  return open(path, encoding="utf-8", newline="")
+    return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+  return open(path, encoding="utf-8-sig", newline="")  # -sig: a byte-order mark (Windows editors) is skipped
 
 
 def _parse_header(header: str, path: str, line: int, ordinal: int, require_label: bool) -> tuple[str, str | None]:
@@ -117,6 +118,8 @@ def iter_records(path: str | os.PathLike, require_label: bool = True) -> Iterato
         chunks.append((number, text))
   except UnicodeDecodeError as e:
     raise FastaError(path, 0, None, f"not a text FASTA file ({e.reason})") from None
+  except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+    raise FastaError(path, 0, None, f"truncated or corrupt gzip file ({e})") from None
   if header is not None:
     yield finish()
   elif ordinal == 0:

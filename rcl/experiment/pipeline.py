@@ -25,6 +25,8 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
   Rerunning the same configuration resumes each model from its latest checkpoint.
   Returns the results.json content.
   """
+  if os.path.exists(config.workdir) and not os.path.isdir(config.workdir):
+    raise ValueError(f"workdir {config.workdir} is a file, not a directory: name a new or existing directory")
   os.makedirs(config.workdir, exist_ok=True)
   results.write_json(os.path.join(config.workdir, "config.json"), {"command": command, **dataclasses.asdict(config)})
   data = data_stage.stage(config, log=log, on_fold=on_fold)
