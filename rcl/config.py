@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+
 from rcl.collab import combine
 from rcl.data import batching
 from rcl.models import monikers
