@@ -81,4 +81,4 @@ def test_truncated_gzip_names_the_file(tmp_path):
   path.write_bytes(body[: len(body) // 2])
   with pytest.raises(FastaError, match="truncated or corrupt gzip") as info:
     read_fasta(str(path))
-  assert info.value.path == str(path)
+  assert info.value.path == str(path) and 1000 < info.value.line < 4000  # where the data stops

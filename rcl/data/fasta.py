@@ -97,6 +97,7 @@ def iter_records(path: str | os.PathLike, require_label: bool = True) -> Iterato
     parts = [_check_sequence(text, path, ln, rid) for ln, text in chunks]
     return Record(rid, label, "".join(parts), path, header_line)
 
+  number = 0
   try:
     with _open_text(path) as handle:
       for number, raw in enumerate(handle, start=1):
@@ -119,7 +120,7 @@ def iter_records(path: str | os.PathLike, require_label: bool = True) -> Iterato
   except UnicodeDecodeError as e:
     raise FastaError(path, 0, None, f"not a text FASTA file ({e.reason})") from None
   except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-    raise FastaError(path, 0, None, f"truncated or corrupt gzip file ({e})") from None
+    raise FastaError(path, number + 1, None, f"truncated or corrupt gzip file ({e})") from None
   if header is not None:
     yield finish()
   elif ordinal == 0:
