@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import jax
@@ -41,7 +42,13 @@ def extract(state: TrainState, data: DataSet, *, bucket_lengths: Sequence[int] |
 
 
 def save(path: str, features: Features) -> None:
-  np.savez(path, **{f"{split}/{kind}": arr for split, kinds in features.items() for kind, arr in kinds.items()})
+  """Writes the tables to `path` (.npz) atomically: a temporary file, fsynced, renamed over `path`."""
+  tmp = path + ".tmp"
+  with open(tmp, "wb") as f:
+    np.savez(f, **{f"{split}/{kind}": arr for split, kinds in features.items() for kind, arr in kinds.items()})
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
 
 
 def load(path: str) -> Features:
