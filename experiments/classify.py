@@ -3,6 +3,7 @@
 Writes a TSV (id, length, predicted class, probability, top classes) to --output or standard output.
 """
 
+import logging as std_logging
 import os
 import sys
 
@@ -23,7 +24,8 @@ _CACHE = flags.DEFINE_string("structure_cache",
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)
+  logging.set_verbosity(logging.ERROR)
+  std_logging.getLogger("rcl").setLevel(std_logging.WARNING)
   try:
     rows = classify(_WORKDIR.value, _MODEL.value, _INPUT.value, structure_cache=_CACHE.value, top_k=_TOP.value)
   except (FastaError, ValueError, FileNotFoundError) as e:

@@ -5,6 +5,7 @@ the flags become the configuration, and the library does the work.
 """
 
 import dataclasses
+import logging as std_logging
 import os
 import shlex
 import sys
@@ -52,7 +53,8 @@ def _fold_progress():
 
 def main(argv):
   del argv
-  logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
+  logging.set_verbosity(logging.ERROR)  # Orbax logs every save at INFO and read-only opens at WARNING
+  std_logging.getLogger("rcl").setLevel(std_logging.WARNING)  # rcl's own warnings (e.g. a damaged checkpoint)
   if _CPU_DEVICES.value:
     sharding.request_cpu_devices(_CPU_DEVICES.value)  # before JAX starts a backend
   command = shlex.join(["python", "-m", "experiments.run"] + sys.argv[1:])
@@ -64,7 +66,7 @@ def main(argv):
       run_seeds(config, [int(s) for s in _SEEDS.value], command=command, **callbacks)
     else:
       run_experiment(config, command=command, **callbacks)
-  except (ValueError, FileNotFoundError) as e:
+  except (ValueError, OSError) as e:  # bad input, refused resumption, a full disk: one line, no traceback
     sys.exit(f"error: {e}")
 
 

@@ -1,8 +1,17 @@
 """Shared test helpers: small FASTA files made in the test, and the real data directory."""
 
 import os
+import tempfile
 
 import pytest
+
+# Every test (and every subprocess a test starts) shares one persistent XLA compilation cache: the suite
+# compiles the same small models many times, and a cached executable is the same executable, so results
+# do not change. Set before anything imports JAX; the machine-local temporary directory keeps an
+# executable on the CPU it was compiled for.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "rcl-tests-xla-cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.environ.get("RCL_DATA_DIR", os.path.join(REPO, "..", "shared", "data"))

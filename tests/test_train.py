@@ -100,7 +100,7 @@ def test_resume_refuses_a_different_run(tmp_path):
   train, val = synthetic(64, 5), synthetic(32, 6)
   cfg = FitConfig(epochs=1, batch_size=32)
   fit(small_cnn(), train, val, cfg, checkpoint_dir=str(tmp_path), identity={"model": "x"})
-  with pytest.raises(ValueError, match="different model"):
+  with pytest.raises(ValueError, match="model: x in the checkpoint, y now"):
     fit(small_cnn(), train, val, FitConfig(epochs=2, batch_size=32), checkpoint_dir=str(tmp_path),
         identity={"model": "y"})
 

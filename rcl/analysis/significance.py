@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+from math import comb
+
 import numpy as np
-from scipy import stats
 
 
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
@@ -21,7 +23,9 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
     raise ValueError(f"correct_a and correct_b must be 1-D and of one shape, got {a.shape} and {b.shape}")
   a_only, b_only = int(np.sum(a & ~b)), int(np.sum(~a & b))
   n = a_only + b_only
-  p = 1.0 if n == 0 else float(stats.binomtest(a_only, n, 0.5, alternative="two-sided").pvalue)
+  # Two-sided exact binomial test at 1/2 (symmetric: twice the smaller tail), in exact integer arithmetic.
+  tail = sum(comb(n, k) for k in range(min(a_only, b_only) + 1))
+  p = 1.0 if n == 0 else min(1.0, float(Fraction(2 * tail, 2 ** n)))
   return {"a_only": a_only, "b_only": b_only, "p_value": p}
 
 

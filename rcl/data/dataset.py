@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -55,10 +53,6 @@ class DataSet:
   splits: dict[str, Split]
   classes: list[str]
   summary: dict
-
-  def save_vocabulary(self, path: str | os.PathLike) -> None:
-    with open(path, "w") as f:
-      json.dump({"classes": self.classes}, f, indent=1)
 
 
 def _summarise_split(records: Sequence[Record], enc: encoding.Encoded) -> dict:
@@ -113,13 +107,15 @@ def load_dataset(
   summary ('overlap', 'test_records_in_train'), not removed.
   The vocabulary is the sorted union of all labels, so a class absent from one split still has an index.
   """
-  if bool(files) == bool(train_files or test_files):
-    raise ValueError("give either `files` (to be split) or `train_files` and `test_files`, not both")
+  if not files and not (train_files or test_files):
+    raise ValueError("no data given: name --files (to be split 80:10:10) or --train_files and --test_files")
+  if files and (train_files or test_files):
+    raise ValueError("give either --files (to be split) or --train_files and --test_files, not both")
   if files:
     by_split, summary = split.merged(_read_all(files), len(files), seed, fractions, on_conflict)
   else:
     if not train_files or not test_files:
-      raise ValueError("explicit splits need both train_files and test_files")
+      raise ValueError("explicit splits need both --train_files and --test_files")
     by_split, summary = split.given(_read_all(train_files), _read_all(val_files), _read_all(test_files), seed,
                                     on_conflict)
     summary["protocol"] = ("given files: train " + ", ".join(map(str, train_files)) + "; val " +
@@ -130,7 +126,9 @@ def load_dataset(
   splits = {}
   for name in SPLITS:
     if not by_split[name]:
-      raise ValueError(f"the {name} split is empty")
+      total = sum(len(v) for v in by_split.values())
+      raise ValueError(f"the {name} split is empty ({total} distinct records in all): give more records"
+                       + (" or --val_files" if name == "val" and not files else ""))
     splits[name], summary[name] = _encode_split(by_split[name], classes, max_len)
   return DataSet(splits, classes, summary)
 

@@ -24,8 +24,7 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
   models/<moniker>/features.npz) and evaluates it; returns (results entry, features)."""
   model = monikers.build(moniker, len(data.classes), config.hyper)
   fit_config = config.fit_for(moniker.arch)
-  ident = {"moniker": moniker.name, "model": repr(model), "classes": data.classes,
-           "split": identity.split_fingerprint(data), "fit": identity.fit_identity(fit_config)}
+  ident = identity.component(data, moniker, model, fit_config)
   method = monikers.describe(moniker, config.hyper)
   log(f"[{moniker.name}] {method}: {fit_config.epochs} epochs, train {len(data.splits['train'])}, "
       f"val {len(data.splits['val'])}")

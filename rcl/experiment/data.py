@@ -9,16 +9,16 @@ from collections.abc import Callable
 from rcl.config import ExperimentConfig
 from rcl.data.dataset import SPLITS, DataSet, load_dataset
 from rcl.data.structure import attach_structures, fold_all
-from rcl.experiment import results
+from rcl.experiment import identity, results
 from rcl.models import monikers
 
 Log = Callable[[str], None]
 FoldLog = Callable[[int, int], None]
 
 
-def stage(config: ExperimentConfig, *, log: Log, on_fold: FoldLog | None = None) -> DataSet:
-  """Loads and splits the data, folds structures if any model reads them, and writes vocabulary.json,
-  splits.json and data_summary.json (with the folding statistics) under the workdir."""
+def load(config: ExperimentConfig, *, log: Log, on_fold: FoldLog | None = None) -> DataSet:
+  """Loads and splits the data and folds structures if any model reads them, writing nothing under the
+  workdir; the summary holds the folding statistics and the data files' fingerprint."""
   settings = config.data
   log("loading data")
   data = load_dataset(settings.files, train_files=settings.train_files, val_files=settings.val_files,
@@ -33,11 +33,16 @@ def stage(config: ExperimentConfig, *, log: Log, on_fold: FoldLog | None = None)
     kinds.add(monikers.MONIKERS[config.sweep.model].input_kind)
   if kinds - {"seq"}:
     structures = _add_structures(config, data, log=log, on_fold=on_fold)
-    data = dataclasses.replace(data, summary=dict(s, structures=structures))
-  data.save_vocabulary(os.path.join(config.workdir, "vocabulary.json"))
+    data = dataclasses.replace(data, summary=dict(data.summary, structures=structures))
+  data.summary["data_fingerprint"] = identity.data_fingerprint(config)
+  return data
+
+
+def write(config: ExperimentConfig, data: DataSet) -> None:
+  """Writes vocabulary.json, splits.json and data_summary.json under the workdir."""
+  results.write_json(os.path.join(config.workdir, "vocabulary.json"), {"classes": data.classes})
   results.write_json(os.path.join(config.workdir, "splits.json"), {n: split.ids for n, split in data.splits.items()})
   results.write_json(os.path.join(config.workdir, "data_summary.json"), data.summary)
-  return data
 
 
 def _add_structures(config: ExperimentConfig, data: DataSet, *, log: Log, on_fold: FoldLog | None) -> dict:

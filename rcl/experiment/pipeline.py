@@ -8,9 +8,11 @@ from collections.abc import Callable, Sequence
 
 from rcl.analysis import stability
 from rcl.config import ExperimentConfig
-from rcl.experiment import collaborative, components, data as data_stage, feature_study, results, sweep, training
+from rcl.experiment import (collaborative, components, data as data_stage, feature_study, identity, results, sweep,
+                            training)
 from rcl.models import monikers
 from rcl.report import markdown, provenance
+from rcl.train import sharding
 
 Log = Callable[[str], None]
 FoldLog = Callable[[int, int], None]
@@ -22,14 +24,24 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
   data_summary.json, models/<name>/{checkpoints,history.json,features.npz}, figures/, results.json
   (rewritten after every stage) and report.md.
 
-  Rerunning the same configuration resumes each model from its latest checkpoint.
-  Returns the results.json content.
+  Rerunning the same configuration resumes each model from its latest checkpoint. Everything that can
+  refuse the run (data, devices, checkpoints of other settings in the workdir) is checked before the
+  first write, so a refused run changes nothing. Returns the results.json content.
   """
   if os.path.exists(config.workdir) and not os.path.isdir(config.workdir):
     raise ValueError(f"workdir {config.workdir} is a file, not a directory: name a new or existing directory")
+  if config.components_from and not os.path.isfile(os.path.join(config.components_from, "config.json")):
+    raise ValueError(f"--components_from={config.components_from} is not an rcl experiment directory "
+                     f"(no config.json)")
+  data = data_stage.load(config, log=log, on_fold=on_fold)
+  identity.check_workdir(config, data)
+  if config.data_parallel:
+    mesh = sharding.data_mesh()
+    for batch_size in (config.fit.batch_size, config.fit.eval_batch_size):
+      sharding.check_batch_size(batch_size, mesh)
   os.makedirs(config.workdir, exist_ok=True)
   results.write_json(os.path.join(config.workdir, "config.json"), {"command": command, **dataclasses.asdict(config)})
-  data = data_stage.stage(config, log=log, on_fold=on_fold)
+  data_stage.write(config, data)
   out: dict = {"dataset": config.data.dataset, "seed": config.seed, "environment": provenance.environment(),
                "protocol": data.summary["protocol"], "models": {}, "ensembles": {}, "collaborative": {}}
   path = os.path.join(config.workdir, "results.json")

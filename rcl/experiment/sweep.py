@@ -7,9 +7,10 @@ from collections.abc import Callable, Sequence
 
 from rcl.analysis.joint import accuracy_slope, joint_learning_coefficient
 from rcl.data.dataset import DataSet
+from rcl.experiment import identity
 from rcl.models import monikers, noise
 from rcl.report import figures
-from rcl.train.loop import FitConfig
+from rcl.train.loop import FitConfig, NonFiniteLoss
 from rcl.train.population import fit_population
 
 
@@ -28,9 +29,11 @@ def pick_fig3_levels(levels: Sequence[float], wanted: Sequence[float] = (0.0, 1.
 
 
 def run_sweep(data: DataSet, moniker: monikers.Moniker, hyper: monikers.Hyper, levels: Sequence[float],
-              config: FitConfig, outdir: str, *, burn_in: int = 0,
+              config: FitConfig, outdir: str, *, burn_in: int = 0, identity: dict | None = None,
               on_epoch: Callable[[int, int, list[dict]], None] | None = None) -> dict:
-  """Trains `moniker` at every level at once and writes fig3.png and fig4.png under `outdir`.
+  """Trains `moniker` at every level at once and writes fig3.png and fig4.png under `outdir`; resumes from
+  its checkpoints there when they hold the same `identity` (default: model and classes; the experiment's
+  sweep stage gives `rcl.experiment.identity.sweep`, data and training settings included).
 
   Returns a JSON-able summary: per level the history, joint learning coefficients (accuracy, loss),
   Fig. 3 slope and best validation accuracy; the level of peak validation accuracy; the level where the
@@ -40,7 +43,8 @@ def run_sweep(data: DataSet, moniker: monikers.Moniker, hyper: monikers.Hyper, l
   model = monikers.build(moniker, len(data.classes), hyper)
   result = fit_population(model, levels, data.splits["train"], data.splits["val"], config,
                           checkpoint_dir=os.path.join(outdir, "checkpoints"),
-                          identity={"moniker": moniker.name, "model": repr(model), "classes": data.classes},
+                          identity=identity or {"moniker": moniker.name, "model": repr(model),
+                                                "classes": data.classes},
                           on_epoch=on_epoch)
   rows = []
   for level, history in zip(result.levels, result.histories):
@@ -75,8 +79,13 @@ def stage(config, data: DataSet, *, log, on_epoch=None) -> dict:
   best_member = None if on_epoch is None else (
       lambda epoch, epochs, logs: on_epoch(f"sweep {moniker.name}", epoch, epochs,
                                            max(logs, key=lambda x: x["val_accuracy"])))
-  out = run_sweep(data, moniker, config.hyper, settings.levels, config.fit_for(moniker.arch, settings.epochs),
-                  os.path.join(config.workdir, "sweep"), burn_in=config.analysis.burn_in, on_epoch=best_member)
+  fit_config = config.fit_for(moniker.arch, settings.epochs)
+  ident = identity.sweep(config, data, moniker, monikers.build(moniker, len(data.classes), config.hyper), fit_config)
+  try:
+    out = run_sweep(data, moniker, config.hyper, settings.levels, fit_config, os.path.join(config.workdir, "sweep"),
+                    burn_in=config.analysis.burn_in, identity=ident, on_epoch=best_member)
+  except NonFiniteLoss as e:
+    raise ValueError(f"[sweep {moniker.name}] {e}") from None
   log(f"sweep: peak validation accuracy at lambda {out['peak_val_accuracy_level']}, coefficient stops rising "
       f"at lambda {out['coefficient_plateau_level']}")
   return {"sweep": out}

@@ -13,7 +13,7 @@ from rcl.config import ExperimentConfig
 from rcl.experiment import evaluation, results
 from rcl.report.scalars import ScalarLog
 from rcl.train import sharding
-from rcl.train.loop import FitConfig, FitResult, fit
+from rcl.train.loop import FitConfig, FitResult, NonFiniteLoss, fit
 
 EpochLog = Callable[[str, int, int, dict], None]
 
@@ -36,6 +36,8 @@ def train(config: ExperimentConfig, name: str, model, train_split, val_split, fi
   try:
     result = fit(model, train_split, val_split, fit_config, checkpoint_dir=checkpoint_dir, identity=identity,
                  mesh=mesh, on_epoch=epoch_done)
+  except NonFiniteLoss as e:
+    raise ValueError(f"[{name}] {e}") from None
   finally:
     scalars.close()
   results.write_json(os.path.join(directory, "history.json"), result.history)

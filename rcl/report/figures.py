@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from rcl.analysis.joint import accuracy_slope
+from rcl.models import noise
 
-from rcl.analysis.joint import accuracy_slope  # noqa: E402
-from rcl.models import noise  # noqa: E402
+
+def _pyplot():
+  """matplotlib's pyplot on the file-only Agg backend, imported on first use (it costs 0.6 s at start-up)."""
+  import matplotlib  # noqa: PLC0415
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # noqa: PLC0415
+  return plt
 
 
 def figure3(path: str, panels: Sequence[tuple[str, dict[str, list[float]]]], burn_in: int = 0) -> None:
   """Validation vs training accuracy per epoch, one panel per (title, history), with the fitted slope."""
+  plt = _pyplot()
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4), squeeze=False)
   for ax, (title, history) in zip(axes[0], panels):
     x, y = np.asarray(history["train_accuracy"]), np.asarray(history["val_accuracy"])
@@ -39,6 +44,7 @@ def figure3(path: str, panels: Sequence[tuple[str, dict[str, list[float]]]], bur
 def figure4(path: str, levels: Sequence[float], coefficients: Sequence[float | None],
             val_accuracy: Sequence[float]) -> None:
   """(a) joint learning coefficient and (b) best validation accuracy against the level lambda."""
+  plt = _pyplot()
   fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
   coef = np.array([np.nan if c is None else c for c in coefficients], dtype=float)
   a.plot(levels, coef, "o-")
@@ -63,6 +69,7 @@ def figure5(path: str, curves: Sequence[tuple[str, dict, float, float]],
     curves: (statistic name, curve of `simulate_cca_curve`, observed value, representative rho) per panel.
     paper: the paper's (observed, representative rho), drawn as a cross on every panel.
   """
+  plt = _pyplot()
   fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4), squeeze=False)
   for ax, (name, curve, observed, representative) in zip(axes[0], curves):
     rho, mean, sd = (np.asarray(curve[k]) for k in ("rho", "mean", "std"))
@@ -84,6 +91,7 @@ def figure5(path: str, curves: Sequence[tuple[str, dict, float, float]],
 
 def training_curves(path: str, name: str, history: dict[str, list[float]], selected_epoch: int) -> None:
   """Training and validation accuracy and loss per epoch, the selected epoch marked."""
+  plt = _pyplot()
   epochs = np.arange(1, len(history["val_accuracy"]) + 1)
   fig, (acc, loss) = plt.subplots(1, 2, figsize=(9, 3.4))
   for ax, metric in ((acc, "accuracy"), (loss, "loss")):
@@ -101,6 +109,7 @@ def training_curves(path: str, name: str, history: dict[str, list[float]], selec
 
 def confusion(path: str, name: str, matrix: Sequence[Sequence[int]], classes: Sequence[str]) -> None:
   """The test-set confusion matrix, rows normalised to the true class (cell text: counts)."""
+  plt = _pyplot()
   cm = np.asarray(matrix, dtype=float)
   share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
   k = len(classes)

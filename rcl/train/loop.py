@@ -9,12 +9,13 @@ from collections.abc import Callable, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.sharding import Mesh
 
 from rcl.data.batching import batches
 from rcl.data.dataset import Split
 from rcl.train import sharding, steps
-from rcl.train.checkpoint import RunCheckpoints
+from rcl.train.checkpoint import RunCheckpoints, differences
 from rcl.train.predict import evaluate
 from rcl.train.state import TrainState, create_state
 
@@ -65,6 +66,26 @@ class FitConfig:
       raise ValueError(f"clip_norm must be >= 0, got {self.clip_norm}")
 
 
+class NonFiniteLoss(ValueError):
+  """Training produced a non-finite loss; nothing of the failing epoch was saved."""
+
+  def __init__(self, epoch: int, step: int, batch: int, batches: int, kept: int):
+    self.epoch, self.step = epoch, step
+    kept_text = f"the last good checkpoint (epoch {kept}) is kept" if kept else "no checkpoint was written"
+    super().__init__(f"non-finite training loss at epoch {epoch}, step {step} (batch {batch} of {batches}); "
+                     f"training stopped and {kept_text}: lower --learning_rate or set --rnn_clip_norm/"
+                     f"--cnn_clip_norm")
+
+
+def check_finite(step_losses: np.ndarray, epoch: int, first_step: int, kept: int) -> None:
+  """Raises NonFiniteLoss naming the first step of the (1-based) `epoch` whose summed loss (float[steps] or
+  float[steps, members]) is NaN or infinite; `first_step` is the step count before the epoch."""
+  finite = np.isfinite(step_losses.reshape(len(step_losses), -1)).all(axis=1)
+  if not finite.all():
+    bad = int(np.flatnonzero(~finite)[0])
+    raise NonFiniteLoss(epoch, first_step + bad + 1, bad + 1, len(step_losses), kept)
+
+
 @dataclasses.dataclass
 class FitResult:
   """A trained model: the selected state, the full history and how it was selected."""
@@ -94,24 +115,29 @@ def init_state(model: nn.Module, train: Split, config: FitConfig, key: jax.Array
 
 
 def resume(ckpt: RunCheckpoints, like: TrainState, identity: dict) -> tuple[TrainState, dict] | None:
-  """The newest 'latest' checkpoint and its metadata, or None; ValueError if it is another run's."""
+  """The newest readable 'latest' checkpoint and its metadata, or None; ValueError naming the settings
+  that differ if it is another run's. 'best' checkpoints newer than the resumed epoch are dropped."""
   restored = ckpt.restore_latest(like)
   if restored is not None and restored[1].get("identity") != identity:
-    raise ValueError(f"{ckpt.directory} holds a run of a different model or data set "
-                     f"({restored[1].get('identity')} != {identity}); use a new workdir")
+    raise ValueError(f"{ckpt.directory} holds a run under other settings "
+                     f"({differences(restored[1].get('identity') or {}, identity)}); use a new workdir")
+  ckpt.drop_best_after(restored[1]["epoch"] if restored is not None else 0)
   return restored
 
 
 def run_epoch(train_fn: Callable, state: TrainState, train: Split, config: FitConfig, epoch: int, *extra,
-              place: Callable[[dict], dict] | None = None) -> tuple[TrainState, dict]:
+              place: Callable[[dict], dict] | None = None) -> tuple[TrainState, dict, np.ndarray]:
   """One pass over `train` in the epoch's seeded order: `state, sums = train_fn(state, batch, *extra)`
-  per batch (`place` puts a batch on the devices). Returns the state and the summed sums, on the host."""
-  total = None
+  per batch (`place` puts a batch on the devices). Returns the state, the summed sums and every step's
+  summed loss (float[steps], or float[steps, members]), on the host."""
+  total, losses = None, []
   for batch in batches(train, config.batch_size, seed=config.seed, epoch=epoch, bucket_lengths=config.bucket_lengths):
     batch.pop("index")
     state, sums = train_fn(state, place(batch) if place is not None else batch, *extra)
     total = steps.add_sums(total, sums)
-  return state, jax.device_get(total)
+    losses.append(sums["loss"])
+  total, losses = jax.device_get((total, jnp.stack(losses)))
+  return state, total, np.asarray(losses)
 
 
 def checkpoint_due(config: FitConfig, epoch: int) -> bool:
@@ -164,8 +190,10 @@ class _Run:
     if mesh is not None:
       sharding.check_batch_size(config.batch_size, mesh)
       self.state = sharding.replicate(self.state, mesh).replace(apply_fn=sharding.sharded_model(model).apply)
+      sharding.check_batch_size(config.eval_batch_size, mesh)
     self.history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
     self.best: dict | None = None
+    self.saved = 0  # the epoch of the newest 'latest' checkpoint
     self.best_state = self.state.for_evaluation()
     step_fn = steps.train_step if mesh is None else sharding.data_parallel(steps.train_step, mesh, extra_args=1)
     self.train_fn = jax.jit(step_fn, donate_argnums=() if jax.default_backend() == "cpu" else (0,))
@@ -178,13 +206,17 @@ class _Run:
     state, meta = restored
     self.state = sharding.replicate(state, self.mesh) if self.mesh is not None else state
     self.history, self.best = meta["history"], meta["best"]
+    self.saved = meta["epoch"]
     return meta["epoch"]
 
   def epoch(self, epoch: int, ckpt: RunCheckpoints | None) -> None:
     """Trains one epoch, validates, records it, keeps the selected model and checkpoints."""
     t0 = time.perf_counter()
     place = (lambda b: sharding.shard_batch(b, self.mesh)) if self.mesh is not None else None
-    self.state, total = run_epoch(self.train_fn, self.state, self.train, self.config, epoch, self.step_key, place=place)
+    first_step = int(self.state.step)
+    self.state, total, step_losses = run_epoch(self.train_fn, self.state, self.train, self.config, epoch,
+                                               self.step_key, place=place)
+    check_finite(step_losses, epoch + 1, first_step, self.saved)
     val = evaluate(self.state.for_evaluation(), self.val, self.config.eval_batch_size,
                    bucket_lengths=self.config.bucket_lengths, mesh=self.mesh)
     train = steps.means(total)
@@ -202,6 +234,7 @@ class _Run:
         self.best_state = jax.tree.map(jnp.copy, self.state.for_evaluation())  # survives buffer donation
     if ckpt is not None and checkpoint_due(self.config, epoch):
       ckpt.save_latest(epoch + 1, self.state, dict(meta, best=self.best))
+      self.saved = epoch + 1
     if self.on_epoch is not None:
       self.on_epoch(epoch + 1, self.config.epochs, logs)
 
@@ -210,6 +243,9 @@ class _Run:
     if self.config.selection == "last":
       return self.state.for_evaluation(), len(self.history["val_accuracy"])
     if ckpt is not None:
-      ckpt.best.wait_until_finished()
-      return ckpt.restore_best(self.state.for_evaluation())[0], self.best["epoch"]
+      restored = ckpt.restore_best(self.state.for_evaluation())
+      if restored is None or restored[1]["best"]["epoch"] != self.best["epoch"]:
+        raise ValueError(f"the selected model's checkpoint (epoch {self.best['epoch']}) in {ckpt.directory}/best "
+                         f"is missing or unreadable; move {ckpt.directory} away to train this model again")
+      return restored[0], self.best["epoch"]
     return self.best_state, self.best["epoch"]

@@ -22,7 +22,7 @@ from rcl.data.dataset import Split
 from rcl.models import noise
 from rcl.train import steps
 from rcl.train.checkpoint import RunCheckpoints
-from rcl.train.loop import HISTORY_KEYS, FitConfig, checkpoint_due, init_state, resume, run_epoch
+from rcl.train.loop import HISTORY_KEYS, FitConfig, check_finite, checkpoint_due, init_state, resume, run_epoch
 from rcl.train.predict import evaluate_sums
 from rcl.train.state import TrainState
 
@@ -80,18 +80,21 @@ def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val:
   extra = (jnp.stack(step_keys), jnp.asarray(levels, jnp.float32))
   identity = dict(identity or {}, levels=levels, seeds=seeds)
   histories = [{k: [] for k in HISTORY_KEYS} for _ in levels]
-  done = 0
+  done = saved = 0
   ckpt = RunCheckpoints(checkpoint_dir) if checkpoint_dir else None
   try:
     if ckpt is not None and (restored := resume(ckpt, state, identity)) is not None:
       state, meta = restored
       histories, done = meta["histories"], meta["epoch"]
+      saved = done
     train_fn = jax.jit(jax.vmap(member_train_step(model), in_axes=(0, None, 0, 0)))
     eval_fn = jax.jit(jax.vmap(steps.eval_step, in_axes=(0, None)))
     start = time.perf_counter()
     for epoch in range(done, config.epochs):
       t0 = time.perf_counter()
-      state, total = run_epoch(train_fn, state, train, config, epoch, *extra)
+      first_step = int(np.asarray(state.step)[0])
+      state, total, step_losses = run_epoch(train_fn, state, train, config, epoch, *extra)
+      check_finite(step_losses, epoch + 1, first_step, saved)
       val_total = evaluate_sums(state.for_evaluation(), val, config.eval_batch_size,
                                 bucket_lengths=config.bucket_lengths, eval_fn=eval_fn)
       logs = _member_logs(steps.means(total), steps.means(val_total), time.perf_counter() - t0)
@@ -100,6 +103,7 @@ def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val:
           history[k].append(entry[k])
       if ckpt is not None and checkpoint_due(config, epoch):
         ckpt.save_latest(epoch + 1, state, {"epoch": epoch + 1, "histories": histories, "identity": identity})
+        saved = epoch + 1
       if on_epoch is not None:
         on_epoch(epoch + 1, config.epochs, logs)
   finally:
