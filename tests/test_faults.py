@@ -1,5 +1,6 @@
 """Reliability: killed runs resume to the uninterrupted result, damaged checkpoints and full disks are
-survived, and a diverging run stops cleanly (bad input and changed settings: tests/test_bad_input.py)."""
+survived, and a diverging run stops cleanly (a whole experiment killed and rerun: tests/test_kill.py; bad
+input and changed settings: tests/test_bad_input.py)."""
 
 import errno
 import json
@@ -19,69 +20,13 @@ from rcl.config import ExperimentConfig
 from rcl.experiment import training
 from rcl.train import checkpoint, loop, steps
 from rcl.train.loop import FitConfig, fit, init_state
-from tests.test_end_to_end import _subset
 from tests.test_train import small_cnn, synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, PYTHONPATH=REPO)
 
 
-def _metrics(results: dict) -> dict:
-  return {(section, name): (entry["val"], entry["test"], entry.get("selected_epoch"))
-          for section in ("models", "ensembles", "collaborative") for name, entry in results[section].items()}
-
-
-# --- killed at any moment -------------------------------------------------------------------------------
-
-KILL_POINTS = [("[A] epoch 1/2", "during A's training"),
-               ("[E] epoch 2/2", "during E's selection and feature extraction"),
-               ("collaborative MLP on", "during the collaborative MLP and the report")]
-
-
-def _run_until(args, marker):
-  """Runs experiments.run and SIGKILLs it as soon as `marker` appears in its output; returns the exit code
-  (-9 when killed) and the output."""
-  lines = []
-  with subprocess.Popen([sys.executable, "-m", "experiments.run", *args], cwd=REPO, env=ENV, text=True,
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
-    for line in proc.stdout:
-      lines.append(line)
-      if marker and marker in line:
-        proc.send_signal(signal.SIGKILL)
-        break
-    lines.append(proc.stdout.read())
-    proc.wait(timeout=600)
-  return proc.returncode, "".join(lines)
-
-
-def test_killed_runs_rerun_to_the_uninterrupted_result(real_data, tmp_path):
-  """A, E and LD(A)+LD(E) on real nRC records, SIGKILLed at three points in a row (each rerun is killed at
-  the next point), then rerun to the end: every metric equals an uninterrupted run's."""
-  fasta, _ = _subset(real_data, tmp_path, per_class=6)
-  common = [f"--data_dir={tmp_path}", f"--files={fasta.name}", "--models=A,E", "--cnn_filters=4", "--cnn_dense=8,8",
-            "--rnn_hidden=4", "--rnn_attention=8", "--rnn_dense=8,8,8", "--max_len=300", "--rnn_buckets=300",
-            "--cnn_epochs=2", "--rnn_epochs=2", "--batch_size=16", "--collab=LD(A)+LD(E)", "--collab_epochs=2"]
-  rc, out = _run_until(common + [f"--workdir={tmp_path / 'whole'}"], None)
-  assert rc == 0, out[-3000:]
-  killed_args = common + [f"--workdir={tmp_path / 'killed'}"]
-  killed = []
-  for marker, when in KILL_POINTS:
-    rc, out = _run_until(killed_args, marker)
-    assert rc in (0, -signal.SIGKILL), out[-3000:]
-    if rc == -signal.SIGKILL:
-      killed.append(when)
-  assert len(killed) >= 2, killed  # the last point may be passed before the kill lands
-  rc, out = _run_until(killed_args, None)
-  assert rc == 0, out[-3000:]
-  assert "[A] epoch" not in out and "[E] epoch" not in out  # the components resumed to their last epoch
-  whole = json.loads((tmp_path / "whole" / "results.json").read_text())
-  again = json.loads((tmp_path / "killed" / "results.json").read_text())
-  assert _metrics(again) == _metrics(whole)
-  assert (tmp_path / "killed" / "report.md").read_text().count("|") > 20
-  for name in ("A", "E"):
-    a, b = (np.load(tmp_path / w / "models" / name / "features.npz") for w in ("whole", "killed"))
-    assert np.array_equal(a["test/LD"], b["test/LD"])
-
+# --- killed during a checkpoint write ----------------------------------------------------------------
 
 KILL_DURING_SAVE = """
 import json, os, signal, sys
@@ -95,7 +40,7 @@ if os.environ.get("KILL_AT_EPOCH"):
       os.kill(os.getpid(), signal.SIGKILL)
     return dumps(obj, *args, **kwargs)
   json.dumps = killing_dumps
-result = fit(small_cnn(), synthetic(64, 5), synthetic(32, 6), FitConfig(epochs=3, batch_size=16),
+result = fit(small_cnn(), synthetic(64, 5), synthetic(32, 6), FitConfig(epochs=2, batch_size=16),
              checkpoint_dir=sys.argv[1], identity={{"run": "kill"}})
 print(json.dumps({{"history": {{k: v for k, v in result.history.items() if k != "seconds"}},
                   "selected": result.selected_epoch, "resumed_from": result.resumed_from}}))
@@ -237,3 +182,23 @@ def test_full_disk_during_a_checkpoint_keeps_the_previous_one(three_epochs, tmp_
                checkpoint_dir=str(tmp_path / "freed"), identity={"run": 3})
   assert result.resumed_from == failed - 1
   assert result.history["val_loss"] == whole.history["val_loss"]
+
+
+def test_a_best_checkpoint_newer_than_latest_is_dropped_on_resume(tmp_path):
+  """With checkpoint_every=2 a kill after epoch 4's 'best' but before its 'latest' leaves 'best' ahead of
+  'latest' (epoch 2); the rerun drops it, and its selection and history equal an uninterrupted run's."""
+  config = FitConfig(epochs=4, batch_size=32, checkpoint_every=2, selection="last")
+  train, val = synthetic(64, 5), synthetic(32, 6)
+  whole = fit(small_cnn(), train, val, config, checkpoint_dir=str(tmp_path / "whole"), identity={"run": 4})
+  killed = tmp_path / "killed"
+  shutil.copytree(tmp_path / "whole", killed)
+  shutil.rmtree(killed / "latest" / "4")
+  assert sorted(os.listdir(killed / "best")) == ["4"]
+  best_after = {}
+  result = fit(small_cnn(), train, val, config, checkpoint_dir=str(killed), identity={"run": 4},
+               on_epoch=lambda epoch, *_: best_after.setdefault(epoch, sorted(os.listdir(killed / "best"))))
+  assert result.resumed_from == 2 and best_after[3] == ["3"]  # the stale epoch-4 'best' was gone
+  assert result.selected_epoch == whole.selected_epoch == 4
+  assert result.history["val_loss"] == whole.history["val_loss"]
+  for a, b in zip(jax.tree.leaves(result.state.params), jax.tree.leaves(whole.state.params)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
