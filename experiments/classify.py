@@ -28,7 +28,7 @@ def main(argv):
   std_logging.getLogger("rcl").setLevel(std_logging.WARNING)
   try:
     rows = classify(_WORKDIR.value, _MODEL.value, _INPUT.value, structure_cache=_CACHE.value, top_k=_TOP.value)
-  except (FastaError, ValueError, FileNotFoundError) as e:
+  except (FastaError, ValueError, OSError) as e:
     sys.exit(f"error: {e}")
   out = open(_OUTPUT.value, "w") if _OUTPUT.value else sys.stdout
   out.write("id\tlength\tpredicted\tprobability\ttop\n")

@@ -57,7 +57,7 @@ class RunCheckpoints:
       _remove_partial(os.fspath(manager.directory), epoch)
       kept = [s for s in manager.all_steps() if s != epoch]
       full = getattr(e, "errno", None) == errno.ENOSPC or "No space left on device" in str(e)
-      cause = "No space left on device" if full else str(e).splitlines()[0][:300]
+      cause = "No space left on device" if full else _first_line(e, 300)
       raise CheckpointWriteError(
           f"could not write the epoch {epoch} checkpoint in {manager.directory} ({cause}); "
           + (f"the epoch {max(kept)} checkpoint is kept, and a rerun resumes from it" if kept else
@@ -135,8 +135,12 @@ def _newest_readable(manager: ocp.CheckpointManager, args: ocp.args.Composite):
     except Exception as e:  # noqa: BLE001 - Orbax, TensorStore and JSON errors alike mean 'damaged'
       logging.getLogger(__name__).warning(
           "checkpoint %s is unreadable (%s: %s); falling back to the previous one",
-          os.path.join(os.fspath(manager.directory), str(step)), type(e).__name__, str(e).splitlines()[0][:200])
+          os.path.join(os.fspath(manager.directory), str(step)), type(e).__name__, _first_line(e, 200))
   return None
+
+
+def _first_line(error: Exception, width: int) -> str:
+  return (str(error).splitlines() or [""])[0][:width]
 
 
 def differences(saved: dict, wanted: dict) -> str:
