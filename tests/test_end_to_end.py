@@ -111,6 +111,28 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
   expected = [vocab[k] for k in feats["test/O"].argmax(1)]
   assert [predicted[i] for i in test_ids] == expected
 
+  # Exported bundles, loaded without the workdir, reproduce the workdir's test-set predictions.
+  from rcl import bundle  # noqa: PLC0415
+  from rcl.data.dataset import Split  # noqa: PLC0415
+  from rcl.data.encoding import encode_sequences  # noqa: PLC0415
+  from rcl.data.structure import attach_structures, fold_all  # noqa: PLC0415
+  by_id = {r.id: r.sequence for r in read_fasta(fasta)}
+  seqs = [by_id[i] for i in test_ids]
+  enc = encode_sequences(seqs, 320)
+  split = Split(list(test_ids), seqs, enc.codes, enc.lengths, np.zeros(len(seqs), np.int32))
+  attach_structures(split, fold_all(seqs, str(tmp_path / "cache"), 1)[0], 320)
+  for spec, directory in (("A", "A"), ("LD(A)+O(G)", "collab_LD_A_O_G")):
+    out = tmp_path / f"bundle_{directory}"
+    bundle.export(str(workdir), spec, str(out))
+    loaded = bundle.load(str(out))
+    saved = np.load(workdir / "models" / directory / "predictions.npz")["test"]
+    probs = loaded.predict(split)
+    assert np.array_equal(probs.argmax(1), saved.argmax(1)), spec
+    np.testing.assert_allclose(probs, saved, rtol=0, atol=1e-6)
+  (out / "networks" / "A.msgpack").write_bytes(b"tampered")
+  with pytest.raises(bundle.BundleError, match="missing or altered"):
+    bundle.load(str(out))
+
   # A fresh run of the same command with the same seed reproduces every metric exactly (CPU).
   fresh = tmp_path / "fresh"
   _run([a if not a.startswith("--workdir") else f"--workdir={fresh}" for a in args], REPO)

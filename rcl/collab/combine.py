@@ -77,8 +77,18 @@ def combine(spec: str, features: dict[str, Features], labels: dict[str, np.ndarr
   raw = {}
   for name, source in (("train", train_from), ("val", "val"), ("test", "test")):
     raw[name] = np.concatenate([features[m][source][kind] for kind, m in terms], axis=-1).astype(np.float32)
-  pooled = raw["train"].reshape(-1, raw["train"].shape[-1])  # every draw of every row
-  mean = pooled.mean(0)
-  std = pooled.std(0)
-  std = np.where(std > 1e-6, std, 1.0)  # dead units stay zero rather than blowing up
+  mean, std = standardisation(raw["train"])
   return {name: FeatureTable((raw[name] - mean) / std, labels[name]) for name in SPLITS}
+
+
+def standardisation(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Per-column mean and standard deviation (float32[d] each) of a training table float32[n, d] (or
+  [draws, n, d]: every draw of every row); a dead column gets std 1, so it stays zero."""
+  pooled = train.reshape(-1, train.shape[-1])
+  std = pooled.std(0)
+  return pooled.mean(0), np.where(std > 1e-6, std, 1.0)
+
+
+def raw_features(spec: str, features: dict[str, dict[str, np.ndarray]]) -> np.ndarray:
+  """The unstandardised combined features of one split: `features` maps moniker -> kind -> float32[n, d]."""
+  return np.concatenate([features[m][kind] for kind, m in parse(spec)], axis=-1).astype(np.float32)

@@ -24,9 +24,19 @@ def model_dir(workdir: str, name: str) -> str:
   return os.path.join(workdir, "models", safe if safe == name else f"collab_{safe}")
 
 
+def _save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+  """Writes `arrays` to `path` atomically (temporary file, fsync, rename)."""
+  with open(path + ".tmp", "wb") as f:
+    np.savez(f, **arrays)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(path + ".tmp", path)
+
+
 def evaluate(workdir: str, seed: int, name: str, entry: dict, probs: dict[str, np.ndarray], data: DataSet,
              history: dict | None = None) -> None:
-  """Fills `entry` with val/test metrics, the per-class test report, a bootstrap interval of test accuracy
+  """Saves the val/test softmax outputs as models/<name>/predictions.npz and fills `entry` with val/test
+  metrics, the per-class test report, a bootstrap interval of test accuracy
   (seeded by `seed`) and the paths of its figures under `workdir`: the test confusion matrix and, given a
   training `history`, the training curves.
 
@@ -34,6 +44,8 @@ def evaluate(workdir: str, seed: int, name: str, entry: dict, probs: dict[str, n
     probs: {'val': float32[n_val, classes], 'test': float32[n_test, classes]}.
   """
   labels = {n: data.splits[n].labels for n in ("val", "test")}
+  os.makedirs(model_dir(workdir, name), exist_ok=True)
+  _save_npz(os.path.join(model_dir(workdir, name), "predictions.npz"), {n: probs[n] for n in ("val", "test")})
   predicted = {n: probs[n].argmax(-1) for n in ("val", "test")}
   for split in ("val", "test"):
     entry[split] = classification_metrics(labels[split], predicted[split], len(data.classes))
