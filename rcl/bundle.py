@@ -20,8 +20,8 @@ import flax.serialization
 import jax
 import numpy as np
 
-from rcl.classify import load_run_config
 from rcl.collab import combine, features
+from rcl.config import ExperimentConfig, from_dict
 from rcl.collab.combine import FeatureTable
 from rcl.data import batching
 from rcl.data.dataset import Split
@@ -74,6 +74,17 @@ def _variables(state: TrainState) -> dict:
   return {"params": state.params, "batch_stats": state.batch_stats}
 
 
+def load_run_config(workdir: str) -> ExperimentConfig:
+  """The configuration an experiment directory was run with (its config.json)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found: {workdir} is not an rcl experiment directory")
+  with open(path) as f:
+    saved = json.load(f)
+  saved.pop("command", None)
+  return from_dict(ExperimentConfig, saved)
+
+
 def export(workdir: str, spec: str, out: str) -> dict:
   """Writes the bundle of model `spec` (a moniker A-G or a collaborative spec such as 'LD(A)+LD(E)')
   trained in `workdir` to the new directory `out`; returns its bundle.json content."""
@@ -109,6 +120,8 @@ def export(workdir: str, spec: str, out: str) -> dict:
           "networks": networks,
           "provenance": {"workdir": os.path.abspath(workdir), "command": command,
                          "data_fingerprint": summary.get("data_fingerprint"), "protocol": summary.get("protocol"),
+                         "train_records": summary["train"]["records"],
+                         "train_length_min": summary["train"]["length_min"],
                          "val_accuracy": entry["val"]["accuracy"], "test_accuracy": entry["test"]["accuracy"],
                          "test_macro_f1": entry["test"].get("f1_macro")}}
   if collaborative:

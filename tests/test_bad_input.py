@@ -143,9 +143,12 @@ RUN_CASES = {  # name: (extra flags, what stderr must say)
                                             "batch size 5 must be a multiple of the 2 devices"),
 }
 CLASSIFY_CASES = {
-    "classify: not a workdir": (["experiments.classify", "--workdir={tmp}/nodir", "--input={tmp}/good.fa"],
-                                "{tmp}/nodir/config.json not found: {tmp}/nodir is not an rcl experiment directory"),
-    "classify: no input flag": (["experiments.classify", "--workdir={tmp}"], "Flag --input must have a value"),
+    "rcl classify: not a bundle": (["rcl.cli", "classify", "--model={tmp}/adir", "--input={tmp}/good.fa"],
+                                   "error: {tmp}/adir is not an rcl model bundle (no manifest.json)"),
+    "rcl classify: no --input": (["rcl.cli", "classify", "--model={tmp}/adir"],
+                                 "the following arguments are required: --input"),
+    "rcl export: not a workdir": (["rcl.cli", "export", "--workdir={tmp}/adir", "--model=A", "--out={tmp}/b"],
+                                  "error: {tmp}/adir/config.json not found: {tmp}/adir is not an rcl experiment"),
 }
 
 
@@ -182,7 +185,7 @@ def test_bad_input_is_a_one_line_error_that_changes_nothing(bad_inputs, case):
   assert rc != 0 and expected in stderr, stderr[-2000:]
   assert "Traceback" not in stderr
   lines = [line for line in stderr.splitlines() if line.strip()]
-  assert lines[-1].startswith(("error: ", "FATAL Flags parsing error: ", "Pass --helpshort")), lines[-3:]
+  assert lines[-1].startswith(("error: ", "FATAL Flags parsing error: ", "Pass --helpshort", "rcl ")), lines[-3:]
   assert not (tmp / "w").exists()  # no workdir was created by a refused run
   assert unchanged  # and no given file was touched
 

@@ -97,22 +97,10 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
     assert second["models"][name]["resumed_from_epoch"] == results["models"][name]["epochs"]
     assert second["models"][name]["test"] == results["models"][name]["test"]
 
-  # Classifying the records with the trained A reproduces its test-set predictions.
-  env = dict(os.environ, PYTHONPATH=REPO)
-  tsv = tmp_path / "pred.tsv"
-  proc = subprocess.run([sys.executable, "-m", "experiments.classify", f"--workdir={workdir}", "--model=A",
-                         f"--input={fasta}", f"--output={tsv}"], cwd=REPO, env=env, capture_output=True, text=True)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  rows = [line.split("\t") for line in tsv.read_text().splitlines()[1:]]
-  assert len(rows) == n and all(r[2] in vocab for r in rows)
-  predicted = {r[0]: r[2] for r in rows}
-  feats = np.load(workdir / "models" / "A" / "features.npz")
-  test_ids = json.loads((workdir / "splits.json").read_text())["test"]
-  expected = [vocab[k] for k in feats["test/O"].argmax(1)]
-  assert [predicted[i] for i in test_ids] == expected
-
   # Exported bundles, loaded without the workdir, reproduce the workdir's test-set predictions.
   from rcl import bundle  # noqa: PLC0415
+  env = dict(os.environ, PYTHONPATH=REPO)
+  test_ids = json.loads((workdir / "splits.json").read_text())["test"]
   from rcl.data.dataset import Split  # noqa: PLC0415
   from rcl.data.encoding import encode_sequences  # noqa: PLC0415
   from rcl.data.structure import attach_structures, fold_all  # noqa: PLC0415
@@ -129,6 +117,19 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
     probs = loaded.predict(split)
     assert np.array_equal(probs.argmax(1), saved.argmax(1)), spec
     np.testing.assert_allclose(probs, saved, rtol=0, atol=1e-6)
+  # `rcl classify` streams the whole FASTA through the exported collaborative bundle, in small chunks.
+  tsv = tmp_path / "pred.tsv"
+  proc = subprocess.run([sys.executable, "-m", "rcl.cli", "classify", f"--model={tmp_path / 'bundle_collab_LD_A_O_G'}",
+                         f"--input={fasta}", f"--output={tsv}", "--chunk=40",
+                         f"--structure_cache={tmp_path / 'cache'}"], cwd=tmp_path, env=env, capture_output=True,
+                        text=True)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = tsv.read_text().splitlines()
+  assert lines[0].split("\t") == ["id", "length", "predicted", "probability", "top", "flags"] and len(lines) == n + 1
+  predicted = {r.split("\t")[0]: r.split("\t")[2] for r in lines[1:]}
+  collab_test = np.load(workdir / "models" / "collab_LD_A_O_G" / "predictions.npz")["test"]
+  assert [predicted[i] for i in test_ids] == [vocab[k] for k in collab_test.argmax(1)]
+  assert f"classified {n} records" in proc.stderr
   (out / "networks" / "A.msgpack").write_bytes(b"tampered")
   with pytest.raises(bundle.BundleError, match="missing or altered"):
     bundle.load(str(out))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import io
 import os
 import re
+import sys
 import zlib
 from collections.abc import Iterator
 
@@ -43,7 +45,16 @@ class Record:
   line: int
 
 
+STDIN = "-"
+
+
 def _open_text(path: str):
+  """A text stream of a FASTA file, plain or gzip (by its magic bytes); '-' is standard input."""
+  if path == STDIN:
+    raw = sys.stdin.buffer
+    if raw.peek(2)[:2] == b"\x1f\x8b":
+      return gzip.open(raw, "rt", encoding="utf-8-sig", newline="")
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
   with open(path, "rb") as probe:
     magic = probe.read(2)
   if magic == b"\x1f\x8b":
