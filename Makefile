@@ -11,7 +11,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-.PHONY: install run test bench
+.PHONY: install run test bench pretrained
 install: $(BIN)/.installed
 
 run: $(BIN)/.installed
@@ -23,3 +23,9 @@ test: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m experiments.bench
+
+# The bundle shipped in the package (rcl/pretrained/test13_small): the small profile's best model by
+# validation accuracy, LD(A)+LD(E), exported from the workdir `make run` writes.
+pretrained: $(BIN)/.installed
+	rm -rf rcl/pretrained/test13_small
+	$(BIN)/python -m rcl.cli export --workdir=runs/test13_small --model='LD(A)+LD(E)' --out=rcl/pretrained/test13_small

@@ -118,12 +118,13 @@ def export(workdir: str, spec: str, out: str) -> dict:
   meta = {"format": FORMAT, "model": spec, "classes": classes, "max_len": config.data.max_len,
           "eval_batch_size": config.fit.eval_batch_size, "hyper": dataclasses.asdict(config.hyper),
           "networks": networks,
-          "provenance": {"workdir": os.path.abspath(workdir), "command": command,
+          "provenance": {"workdir": os.path.basename(os.path.abspath(workdir)), "command": command,
                          "data_fingerprint": summary.get("data_fingerprint"), "protocol": summary.get("protocol"),
                          "train_records": summary["train"]["records"],
                          "train_length_min": summary["train"]["length_min"],
                          "val_accuracy": entry["val"]["accuracy"], "test_accuracy": entry["test"]["accuracy"],
-                         "test_macro_f1": entry["test"].get("f1_macro")}}
+                         "test_macro_f1": entry["test"].get("f1_macro"),
+                         "trained_with": results.get("environment")}}
   if collaborative:
     feats = {m: features.load(os.path.join(workdir, "models", m, "features.npz")) for m in members}
     source = features.SAMPLED if entry.get("train_features") == "sampled" else "train"

@@ -4,6 +4,9 @@
   rcl export --workdir=runs/x --model='LD(A)+LD(E)' --out=BUNDLE
   rcl models [BUNDLE ...]
 
+Without --model, classify uses the pretrained bundle shipped in the package (rcl/pretrained/), when
+there is one.
+
 (`python -m experiments.run` is the research entry point.) Bad input ends with one `error: ...` line and
 exit status 1.
 """
@@ -24,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
   sub = parser.add_subparsers(dest="command", required=True)
   c = sub.add_parser("classify", help="predict the class of every record of a FASTA file")
   c.add_argument("--input", required=True, help="FASTA file (plain or gzip), or - for standard input")
-  c.add_argument("--model", required=True, help="a model bundle directory (rcl export)")
+  c.add_argument("--model", default=None, help="a model bundle directory (rcl export); default: the shipped one")
   c.add_argument("--output", default="-", help="output file (default: standard output)")
   c.add_argument("--format", default="tsv", choices=("tsv", "jsonl"))
   c.add_argument("--top_k", type=int, default=3, help="ranked classes per record")
@@ -36,8 +39,16 @@ def _parser() -> argparse.ArgumentParser:
   e.add_argument("--model", required=True, help="a moniker (A-G) or a collaborative spec such as 'LD(A)+LD(E)'")
   e.add_argument("--out", required=True, help="the new bundle directory")
   m = sub.add_parser("models", help="describe bundles: model, classes, provenance")
-  m.add_argument("bundles", nargs="+")
+  m.add_argument("bundles", nargs="*", help="bundle directories (default: the shipped ones)")
   return parser
+
+
+def shipped() -> list[str]:
+  """The bundle directories shipped inside the package (rcl/pretrained/<name>/)."""
+  root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+  if not os.path.isdir(root):
+    return []
+  return sorted(os.path.join(root, n) for n in os.listdir(root) if os.path.isfile(os.path.join(root, n, "bundle.json")))
 
 
 def _progress(done: int, seconds: float) -> None:
@@ -49,6 +60,10 @@ def _classify(args) -> None:
   from rcl.data.fasta import iter_records  # noqa: PLC0415
   if args.top_k < 1 or args.chunk < 1:
     raise ValueError("--top_k and --chunk must be positive")
+  if args.model is None:
+    if not shipped():
+      raise ValueError("no --model given and no pretrained bundle is shipped in this installation")
+    args.model = shipped()[0]
   model = bundle.load(args.model)
   if args.input != "-" and not os.path.isfile(args.input):
     raise FileNotFoundError(f"--input={args.input}: no such file")
@@ -72,7 +87,7 @@ def _export(args) -> None:
 
 def _models(args) -> None:
   from rcl import bundle  # noqa: PLC0415
-  for directory in args.bundles:
+  for directory in args.bundles or shipped():
     meta = bundle.load(directory).meta
     print(json.dumps({"bundle": directory, "model": meta["model"], "classes": meta["classes"],
                       "max_len": meta["max_len"], "provenance": meta["provenance"]}, indent=1))

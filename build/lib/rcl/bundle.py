@@ -1,0 +1,219 @@
+"""Self-contained model bundles: a trained component or collaborative model exported from an experiment
+workdir, loaded anywhere without it, and applied to new sequences.
+
+A bundle directory holds bundle.json (format version, classes, max_len, every network's configuration and
+buckets, the collaborative model's spec, provenance), networks/<name>.msgpack (parameters and BatchNorm /
+running statistics, `flax.serialization`; never pickle), standardisation.npz for a collaborative model
+(the training features' mean and std, loaded without pickle) and manifest.json (the sha256 of every
+other file, checked on load).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+
+import flax.serialization
+import jax
+import numpy as np
+
+from rcl.collab import combine, features
+from rcl.config import ExperimentConfig, from_dict
+from rcl.collab.combine import FeatureTable
+from rcl.data import batching
+from rcl.data.dataset import Split
+from rcl.data.encoding import encode_sequences
+from rcl.data.structure import attach_structures
+from rcl.experiment.evaluation import model_dir
+from rcl.models import monikers
+from rcl.models.mlp import CollabMLP
+from rcl.train.checkpoint import load_selected
+from rcl.train.predict import predict
+from rcl.train.state import TrainState, create_state
+
+FORMAT = 1
+BUNDLE_FILE, MANIFEST_FILE, STANDARDISATION_FILE = "bundle.json", "manifest.json", "standardisation.npz"
+COLLAB_NETWORK = "collaborative"
+
+
+class BundleError(ValueError):
+  """A bundle that cannot be used: missing, tampered with, or of a newer format."""
+
+
+def _sha256(path: str) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      h.update(chunk)
+  return h.hexdigest()
+
+
+def _write(path: str, data: bytes) -> None:
+  with open(path + ".tmp", "wb") as f:
+    f.write(data)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(path + ".tmp", path)
+
+
+def _example(kind: str, max_len: int, buckets: Sequence[int] | None) -> dict:
+  """A two-sequence batch shaped like real input, to shape a network's variables."""
+  enc = encode_sequences(["ACGU", "ACGU"], max_len)
+  split = Split(["a", "b"], ["ACGU", "ACGU"], enc.codes, enc.lengths, np.zeros(2, np.int32))
+  if kind != "seq":
+    attach_structures(split, ["....", "...."], max_len)
+  batch = next(batching.batches(split, 2, bucket_lengths=buckets))
+  batch.pop("index")
+  return batch
+
+
+def _variables(state: TrainState) -> dict:
+  return {"params": state.params, "batch_stats": state.batch_stats}
+
+
+def load_run_config(workdir: str) -> ExperimentConfig:
+  """The configuration an experiment directory was run with (its config.json)."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found: {workdir} is not an rcl experiment directory")
+  with open(path) as f:
+    saved = json.load(f)
+  saved.pop("command", None)
+  return from_dict(ExperimentConfig, saved)
+
+
+def export(workdir: str, spec: str, out: str) -> dict:
+  """Writes the bundle of model `spec` (a moniker A-G or a collaborative spec such as 'LD(A)+LD(E)')
+  trained in `workdir` to the new directory `out`; returns its bundle.json content."""
+  config = load_run_config(workdir)
+  with open(os.path.join(workdir, "vocabulary.json")) as f:
+    classes = json.load(f)["classes"]
+  with open(os.path.join(workdir, "results.json")) as f:
+    results = json.load(f)
+  with open(os.path.join(workdir, "config.json")) as f:
+    command = json.load(f).get("command", "")
+  with open(os.path.join(workdir, "data_summary.json")) as f:
+    summary = json.load(f)
+  collaborative = spec not in monikers.MONIKERS
+  members = combine.components([spec]) if collaborative else [spec]
+  entry = results["collaborative" if collaborative else "models"].get(spec)
+  if entry is None:
+    raise BundleError(f"{workdir} has no trained model {spec!r} (results.json)")
+  if os.path.exists(out):
+    raise BundleError(f"{out} exists: name a new directory for the bundle")
+  os.makedirs(os.path.join(out, "networks"))
+  networks = {}
+  for name in members:
+    moniker = monikers.MONIKERS[name]
+    model = monikers.build(moniker, len(classes), config.hyper)
+    buckets = config.bucket_lengths(moniker.arch)
+    state, _ = load_selected(os.path.join(workdir, "models", name, "checkpoints"), model,
+                             _example(moniker.input_kind, config.data.max_len, buckets), expect={"classes": classes})
+    _write(os.path.join(out, "networks", f"{name}.msgpack"), flax.serialization.to_bytes(_variables(state)))
+    networks[name] = {"moniker": name, "arch": moniker.arch, "inputs": moniker.input_kind,
+                      "buckets": list(buckets) if buckets else None}
+  meta = {"format": FORMAT, "model": spec, "classes": classes, "max_len": config.data.max_len,
+          "eval_batch_size": config.fit.eval_batch_size, "hyper": dataclasses.asdict(config.hyper),
+          "networks": networks,
+          "provenance": {"workdir": os.path.basename(os.path.abspath(workdir)), "command": command,
+                         "data_fingerprint": summary.get("data_fingerprint"), "protocol": summary.get("protocol"),
+                         "train_records": summary["train"]["records"],
+                         "train_length_min": summary["train"]["length_min"],
+                         "val_accuracy": entry["val"]["accuracy"], "test_accuracy": entry["test"]["accuracy"],
+                         "test_macro_f1": entry["test"].get("f1_macro"),
+                         "trained_with": results.get("environment")}}
+  if collaborative:
+    feats = {m: features.load(os.path.join(workdir, "models", m, "features.npz")) for m in members}
+    source = features.SAMPLED if entry.get("train_features") == "sampled" else "train"
+    mean, std = combine.standardisation(combine.raw_features(spec, {m: feats[m][source] for m in members}))
+    mlp = CollabMLP(num_classes=len(classes), dense=tuple(config.collab.dense), noise=config.hyper.noise,
+                    dropout=config.hyper.dropout, input_noise=config.collab.input_noise)
+    checkpoint_dir = os.path.join(model_dir(workdir, spec), "checkpoints", entry["checkpoint_key"])
+    state, _ = load_selected(checkpoint_dir, mlp, {"features": np.zeros((2, len(mean)), np.float32)},
+                             expect={"classes": classes})
+    _write(os.path.join(out, "networks", f"{COLLAB_NETWORK}.msgpack"), flax.serialization.to_bytes(_variables(state)))
+    with open(os.path.join(out, STANDARDISATION_FILE + ".tmp"), "wb") as f:
+      np.savez(f, mean=mean, std=std)
+    os.replace(os.path.join(out, STANDARDISATION_FILE + ".tmp"), os.path.join(out, STANDARDISATION_FILE))
+    meta["collaborative"] = {"spec": spec, "dense": list(config.collab.dense), "inputs": int(len(mean))}
+  _write(os.path.join(out, BUNDLE_FILE), json.dumps(meta, indent=1).encode())
+  files = sorted(os.path.relpath(os.path.join(r, n), out) for r, _, ns in os.walk(out) for n in ns)
+  _write(os.path.join(out, MANIFEST_FILE),
+         json.dumps({f: _sha256(os.path.join(out, f)) for f in files}, indent=1).encode())
+  return meta
+
+
+@dataclasses.dataclass
+class Bundle:
+  """A loaded bundle: its description and a ready state per network."""
+  directory: str
+  meta: dict
+  states: dict[str, TrainState]
+  mean: np.ndarray | None = None
+  std: np.ndarray | None = None
+
+  @property
+  def classes(self) -> list[str]:
+    return self.meta["classes"]
+
+  @property
+  def needs_structure(self) -> bool:
+    return any(n["inputs"] != "seq" for n in self.meta["networks"].values())
+
+  def predict(self, split: Split) -> np.ndarray:
+    """float32[n, classes] probabilities for an encoded split (with `sec` attached when the bundle's
+    networks read structure), in split order."""
+    batch = self.meta["eval_batch_size"]
+    outputs = {name: predict(state, split, batch, bucket_lengths=self.meta["networks"][name]["buckets"])
+               for name, state in self.states.items() if name != COLLAB_NETWORK}
+    if COLLAB_NETWORK not in self.states:
+      return outputs[self.meta["model"]]["probs"]
+    raw = combine.raw_features(self.meta["collaborative"]["spec"],
+                               {m: {"LD": o["ld"], "O": o["probs"]} for m, o in outputs.items()})
+    table = FeatureTable((raw - self.mean) / self.std, np.zeros(len(raw), np.int32))
+    return predict(self.states[COLLAB_NETWORK], table, batch)["probs"]
+
+
+def load(directory: str) -> Bundle:
+  """Loads a bundle, checking its format version and every file's sha256 against its manifest."""
+  manifest_path = os.path.join(directory, MANIFEST_FILE)
+  if not os.path.isfile(manifest_path):
+    raise BundleError(f"{directory} is not an rcl model bundle (no {MANIFEST_FILE})")
+  with open(manifest_path) as f:
+    manifest = json.load(f)
+  for name, digest in manifest.items():
+    path = os.path.join(directory, name)
+    if not os.path.isfile(path) or _sha256(path) != digest:
+      raise BundleError(f"{path} is missing or altered (sha256 differs from {MANIFEST_FILE}): the bundle was "
+                        f"tampered with or damaged; export it again")
+  if BUNDLE_FILE not in manifest:
+    raise BundleError(f"{directory}: {BUNDLE_FILE} is not covered by the manifest")
+  with open(os.path.join(directory, BUNDLE_FILE)) as f:
+    meta = json.load(f)
+  if not isinstance(meta.get("format"), int) or meta["format"] > FORMAT:
+    raise BundleError(f"{directory} has bundle format {meta.get('format')}; this rcl reads formats up to {FORMAT}: "
+                      f"upgrade rcl")
+  hyper = monikers.Hyper(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["hyper"].items()})
+  states = {}
+  for name, net in meta["networks"].items():
+    model = monikers.build(monikers.MONIKERS[name], len(meta["classes"]), hyper)
+    states[name] = _restore(directory, name, model, _example(net["inputs"], meta["max_len"], net["buckets"]))
+  mean = std = None
+  if "collaborative" in meta:
+    with np.load(os.path.join(directory, STANDARDISATION_FILE), allow_pickle=False) as f:
+      mean, std = f["mean"], f["std"]
+    mlp = CollabMLP(num_classes=len(meta["classes"]), dense=tuple(meta["collaborative"]["dense"]),
+                    noise=hyper.noise, dropout=hyper.dropout)
+    states[COLLAB_NETWORK] = _restore(directory, COLLAB_NETWORK, mlp,
+                                      {"features": np.zeros((2, meta["collaborative"]["inputs"]), np.float32)})
+  return Bundle(directory, meta, states, mean, std)
+
+
+def _restore(directory: str, name: str, model, example: dict) -> TrainState:
+  template = create_state(model, example, jax.random.key(0)).for_evaluation()
+  with open(os.path.join(directory, "networks", f"{name}.msgpack"), "rb") as f:
+    variables = flax.serialization.from_bytes(_variables(template), f.read())
+  return template.replace(params=variables["params"], batch_stats=variables["batch_stats"])

@@ -1,0 +1,106 @@
+"""The `rcl` command, for classifying sequences with trained models:
+
+  rcl classify --input=seqs.fasta[.gz]|- [--model=BUNDLE] [--output=FILE] [--format=tsv|jsonl]
+  rcl export --workdir=runs/x --model='LD(A)+LD(E)' --out=BUNDLE
+  rcl models [BUNDLE ...]
+
+Without --model, classify uses the pretrained bundle shipped in the package (rcl/pretrained/), when
+there is one.
+
+(`python -m experiments.run` is the research entry point.) Bad input ends with one `error: ...` line and
+exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from rcl.config import default_structure_cache
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog="rcl", description="Classify ncRNA sequences into Rfam classes.")
+  sub = parser.add_subparsers(dest="command", required=True)
+  c = sub.add_parser("classify", help="predict the class of every record of a FASTA file")
+  c.add_argument("--input", required=True, help="FASTA file (plain or gzip), or - for standard input")
+  c.add_argument("--model", default=None, help="a model bundle directory (rcl export); default: the shipped one")
+  c.add_argument("--output", default="-", help="output file (default: standard output)")
+  c.add_argument("--format", default="tsv", choices=("tsv", "jsonl"))
+  c.add_argument("--top_k", type=int, default=3, help="ranked classes per record")
+  c.add_argument("--chunk", type=int, default=4096, help="records read, predicted and written at a time")
+  c.add_argument("--structure_cache", default=default_structure_cache(),
+                 help="ViennaRNA structure cache (models reading secondary structure)")
+  e = sub.add_parser("export", help="write a self-contained bundle of a model trained by experiments.run")
+  e.add_argument("--workdir", required=True)
+  e.add_argument("--model", required=True, help="a moniker (A-G) or a collaborative spec such as 'LD(A)+LD(E)'")
+  e.add_argument("--out", required=True, help="the new bundle directory")
+  m = sub.add_parser("models", help="describe bundles: model, classes, provenance")
+  m.add_argument("bundles", nargs="*", help="bundle directories (default: the shipped ones)")
+  return parser
+
+
+def shipped() -> list[str]:
+  """The bundle directories shipped inside the package (rcl/pretrained/<name>/)."""
+  root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+  if not os.path.isdir(root):
+    return []
+  return sorted(os.path.join(root, n) for n in os.listdir(root) if os.path.isfile(os.path.join(root, n, "bundle.json")))
+
+
+def _progress(done: int, seconds: float) -> None:
+  print(f"classified {done} records, {done / max(seconds, 1e-9):.0f} records/s", file=sys.stderr, flush=True)
+
+
+def _classify(args) -> None:
+  from rcl import bundle, classify  # noqa: PLC0415 - JAX loads only for commands that need it
+  from rcl.data.fasta import iter_records  # noqa: PLC0415
+  if args.top_k < 1 or args.chunk < 1:
+    raise ValueError("--top_k and --chunk must be positive")
+  if args.model is None:
+    if not shipped():
+      raise ValueError("no --model given and no pretrained bundle is shipped in this installation")
+    args.model = shipped()[0]
+  model = bundle.load(args.model)
+  if args.input != "-" and not os.path.isfile(args.input):
+    raise FileNotFoundError(f"--input={args.input}: no such file")
+  out = sys.stdout if args.output == "-" else open(args.output, "w")
+  try:
+    n = classify.classify(model, iter_records(args.input, require_label=False), out, fmt=args.format,
+                          chunk_size=args.chunk, top_k=min(args.top_k, len(model.classes)),
+                          structure_cache=args.structure_cache, progress=_progress)
+  finally:
+    if out is not sys.stdout:
+      out.close()
+  print(f"wrote {n} predictions ({model.meta['model']}) to {args.output}", file=sys.stderr)
+
+
+def _export(args) -> None:
+  from rcl import bundle  # noqa: PLC0415
+  meta = bundle.export(args.workdir, args.model, args.out)
+  print(f"exported {meta['model']} ({len(meta['classes'])} classes, test accuracy "
+        f"{meta['provenance']['test_accuracy']:.4f}) to {args.out}")
+
+
+def _models(args) -> None:
+  from rcl import bundle  # noqa: PLC0415
+  for directory in args.bundles or shipped():
+    meta = bundle.load(directory).meta
+    print(json.dumps({"bundle": directory, "model": meta["model"], "classes": meta["classes"],
+                      "max_len": meta["max_len"], "provenance": meta["provenance"]}, indent=1))
+
+
+def main(argv: list[str] | None = None) -> None:
+  args = _parser().parse_args(argv)
+  logging.getLogger("absl").setLevel(logging.ERROR)
+  try:
+    {"classify": _classify, "export": _export, "models": _models}[args.command](args)
+  except (ValueError, OSError) as e:
+    sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+  main()

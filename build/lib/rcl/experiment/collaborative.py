@@ -1,0 +1,106 @@
+"""The collaborative stage (Table 2): each MLP on combined component features, its plain ensemble, and
+the paired tests that say whether collaboration beat them."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+
+import numpy as np
+
+from rcl.analysis import significance
+from rcl.collab import combine, ensemble, features
+from rcl.collab.features import Features
+from rcl.config import ExperimentConfig
+from rcl.data.dataset import SPLITS, DataSet
+from rcl.experiment import evaluation, identity, training
+from rcl.models.mlp import CollabMLP
+from rcl.train.predict import predict
+
+Log = Callable[[str], None]
+
+
+def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, component_features: dict[str, Features],
+                        *, log: Log, on_epoch: training.EpochLog | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+  """Trains the collaborative MLP on the named component features (train), selects on validation,
+  evaluates once on test; returns its results entry and its val/test probabilities."""
+  settings = config.collab
+  labels = {n: data.splits[n].labels for n in SPLITS}
+  train_from = features.SAMPLED if settings.train_features == "sampled" else "train"
+  tables = combine.combine(spec, component_features, labels, train_from=train_from)
+  model = CollabMLP(num_classes=len(data.classes), dense=tuple(settings.dense), noise=config.hyper.noise,
+                    dropout=config.hyper.dropout, input_noise=settings.input_noise)
+  fit_config = dataclasses.replace(config.fit_for(None, settings.epochs), selection=settings.selection)
+  inputs = identity.inputs_fingerprint(tables)
+  ident = {"collab": spec, "model": repr(model), "classes": data.classes, "split": identity.split_fingerprint(data),
+           "fit": identity.fit_identity(fit_config), "inputs": tables["val"].features.shape[1],
+           "inputs_fingerprint": inputs}
+  # Its checkpoints are keyed by its identity, input features included: a component retrained or extended
+  # to a new selected epoch gives new features, other MLP settings a new identity, and so a fresh MLP,
+  # while the old one's checkpoints stay on disk.
+  key = identity.key(ident)
+  draws = (f", {tables['train'].features.shape[0]} training-mode draws (one per epoch)"
+           if tables["train"].features.ndim == 3 else " (in-sample)")
+  log(f"[{spec}] collaborative MLP on {tables['val'].features.shape[1]} features of {len(tables['train'])} "
+      f"training sequences{draws}, inputs {inputs}, {fit_config.epochs} epochs")
+  checkpoint_dir = os.path.join(evaluation.model_dir(config.workdir, spec), "checkpoints", key)
+  result, entry = training.train(config, spec, model, tables["train"], tables["val"], fit_config, ident,
+                                 checkpoint_dir=checkpoint_dir, on_epoch=on_epoch)
+  probs = {n: predict(result.state, tables[n], fit_config.eval_batch_size)["probs"] for n in ("val", "test")}
+  entry = {"method": "collaborative MLP", "features": spec, "train_features": settings.train_features,
+           "input_noise": settings.input_noise, "selection": settings.selection,
+           "inputs_fingerprint": inputs, "checkpoint_key": key, **entry}
+  evaluation.evaluate(config.workdir, config.seed, spec, entry, probs, data, result.history)
+  log(f"[{spec}] selected epoch {result.selected_epoch}: val acc {entry['val']['accuracy']:.4f}, "
+      f"test acc {entry['test']['accuracy']:.4f}")
+  return entry, probs
+
+
+def evaluate_ensemble(config: ExperimentConfig, data: DataSet, spec: str,
+                      component_features: dict[str, Features]) -> tuple[dict, dict[str, np.ndarray]]:
+  """The baseline of a collaborative spec: its components' averaged softmax outputs, nothing trained."""
+  names = ensemble.members(spec)
+  probs = {n: ensemble.average(names, component_features, n) for n in ("val", "test")}
+  entry = {"method": "mean of softmax outputs (no training)", "members": names}
+  evaluation.evaluate(config.workdir, config.seed, ensemble.name(spec), entry, probs, data)
+  return entry, probs
+
+
+def compare(seed: int, spec: str, results: dict, correct: dict[str, np.ndarray]) -> dict:
+  """Paired test-set comparisons of a collaborative model with each of its components and its ensemble.
+
+  The best component is the one with the highest validation accuracy (never chosen on the test set).
+  Per rival: the exact McNemar test and a paired bootstrap interval (seeded by `seed`) of the accuracy
+  difference. `correct` maps every model name to bool[n_test] correctness.
+  """
+  names = ensemble.members(spec)
+  best = max(names, key=lambda m: results["models"][m]["val"]["accuracy"])
+  out = {"best_component": best, "ensemble": ensemble.name(spec), "rivals": {}}
+  for rival in names + [ensemble.name(spec)]:
+    out["rivals"][rival] = {
+        "mcnemar": significance.mcnemar_exact(correct[spec], correct[rival]),
+        "accuracy_difference": significance.bootstrap_accuracy(correct[spec], baseline=correct[rival], seed=seed)}
+  return out
+
+
+def stage(config: ExperimentConfig, data: DataSet, component_features: dict[str, Features],
+          component_results: dict, *, log: Log, on_epoch: training.EpochLog | None = None) -> dict:
+  """Every collaborative spec of the run with its ensemble baseline and comparisons:
+  {'ensembles': {name: entry}, 'collaborative': {spec: entry}}."""
+  test_labels = data.splits["test"].labels
+  correct = {m: f["test"]["O"].argmax(-1) == test_labels for m, f in component_features.items()}
+  out = {"models": component_results, "ensembles": {}, "collaborative": {}}
+  for spec in config.collab.specs:
+    rows = {"ensembles": (ensemble.name(spec), evaluate_ensemble(config, data, spec, component_features)),
+            "collaborative": (spec, train_collaborative(config, data, spec, component_features, log=log,
+                                                        on_epoch=on_epoch))}
+    for section, (name, (entry, probs)) in rows.items():
+      out[section][name] = entry
+      correct[name] = probs["test"].argmax(-1) == test_labels
+    cmp = compare(config.seed, spec, out, correct)
+    out["collaborative"][spec]["comparison"] = cmp
+    rivals = ", ".join(f"{r} {out['ensembles' if r == cmp['ensemble'] else 'models'][r]['test']['accuracy']:.4f} "
+                       f"(McNemar p {c['mcnemar']['p_value']:.3g})" for r, c in cmp["rivals"].items())
+    log(f"[{spec}] test acc {out['collaborative'][spec]['test']['accuracy']:.4f} against {rivals}")
+  return {"ensembles": out["ensembles"], "collaborative": out["collaborative"]}

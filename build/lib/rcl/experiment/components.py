@@ -1,0 +1,64 @@
+"""The components stage: train (or reuse) each component of Table 1, extract its features, evaluate it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import jax
+
+from rcl.collab import features
+from rcl.collab.features import Features
+from rcl.config import ExperimentConfig
+from rcl.data.dataset import DataSet
+from rcl.experiment import evaluation, identity, training
+from rcl.models import monikers
+from rcl.train import checkpoint
+
+Log = Callable[[str], None]
+
+
+def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.Moniker, *, log: Log,
+                    on_epoch: training.EpochLog | None = None) -> tuple[dict, Features]:
+  """Trains and selects one component, extracts its LD/O features from the selected model (saved as
+  models/<moniker>/features.npz) and evaluates it; returns (results entry, features)."""
+  model = monikers.build(moniker, len(data.classes), config.hyper)
+  fit_config = config.fit_for(moniker.arch)
+  ident = identity.component(data, moniker, model, fit_config)
+  method = monikers.describe(moniker, config.hyper)
+  log(f"[{moniker.name}] {method}: {fit_config.epochs} epochs, train {len(data.splits['train'])}, "
+      f"val {len(data.splits['val'])}")
+  checkpoint_dir = _checkpoint_dir(config, moniker.name, ident, fit_config.epochs, log)
+  result, entry = training.train(config, moniker.name, model, data.splits["train"], data.splits["val"], fit_config,
+                                 ident, checkpoint_dir=checkpoint_dir, on_epoch=on_epoch)
+  draws = config.collab.draws if config.collab.specs and config.collab.train_features == "sampled" else 0
+  selected = jax.device_get(result.state).replace(apply_fn=model.apply)  # on the host, outside any device mesh
+  feats = features.extract(selected, data, bucket_lengths=fit_config.bucket_lengths,
+                           batch_size=fit_config.eval_batch_size, draws=draws,
+                           train_batch_size=fit_config.batch_size, seed=config.seed)
+  features.save(os.path.join(evaluation.model_dir(config.workdir, moniker.name), "features.npz"), feats)
+  entry = {"method": method, "arch": moniker.arch, "inputs": moniker.input_kind, **entry}
+  evaluation.evaluate(config.workdir, config.seed, moniker.name, entry, {n: feats[n]["O"] for n in ("val", "test")},
+                      data, result.history)
+  log(f"[{moniker.name}] selected epoch {result.selected_epoch}: val acc {entry['val']['accuracy']:.4f}, "
+      f"test acc {entry['test']['accuracy']:.4f}")
+  return entry, feats
+
+
+def _checkpoint_dir(config: ExperimentConfig, name: str, ident: dict, epochs: int, log: Log) -> str:
+  """Where a component is read from or trained into: `config.components_from`'s checkpoints when they
+  hold this very component (same identity: model, classes, split, training settings) trained for exactly
+  `epochs` epochs, read only; otherwise this workdir's own."""
+  own = os.path.join(evaluation.model_dir(config.workdir, name), "checkpoints")
+  if not config.components_from:
+    return own
+  other = os.path.join(config.components_from, "models", name, "checkpoints")
+  meta = checkpoint.latest_meta(other)
+  if meta is not None and meta.get("identity") == ident and meta.get("epoch") == epochs:
+    log(f"[{name}] reusing the trained component in {other} (same model, data split and training settings)")
+    return other
+  why = ("nothing trained there" if meta is None else
+         f"trained for {meta.get('epoch')} epochs, not {epochs}" if meta.get("identity") == ident else
+         "a different model, data split or training settings")
+  log(f"[{name}] not reusing {other}: {why}; training it here")
+  return own

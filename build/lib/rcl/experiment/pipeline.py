@@ -1,0 +1,80 @@
+"""An experiment end to end, as a short list of stages, and its repetition over seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+
+from rcl.analysis import stability
+from rcl.config import ExperimentConfig
+from rcl.experiment import (collaborative, components, data as data_stage, feature_study, identity, results, sweep,
+                            training)
+from rcl.models import monikers
+from rcl.report import markdown, provenance
+from rcl.train import sharding
+
+Log = Callable[[str], None]
+FoldLog = Callable[[int, int], None]
+
+
+def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = lambda s: None,
+                   on_epoch: training.EpochLog | None = None, on_fold: FoldLog | None = None) -> dict:
+  """Runs the configured experiment under `config.workdir`: config.json, vocabulary.json, splits.json,
+  data_summary.json, models/<name>/{checkpoints,history.json,features.npz}, figures/, results.json
+  (rewritten after every stage) and report.md.
+
+  Rerunning the same configuration resumes each model from its latest checkpoint. Everything that can
+  refuse the run (data, devices, checkpoints of other settings in the workdir) is checked before the
+  first write, so a refused run changes nothing. Returns the results.json content.
+  """
+  if os.path.exists(config.workdir) and not os.path.isdir(config.workdir):
+    raise ValueError(f"workdir {config.workdir} is a file, not a directory: name a new or existing directory")
+  if config.components_from and not os.path.isfile(os.path.join(config.components_from, "config.json")):
+    raise ValueError(f"--components_from={config.components_from} is not an rcl experiment directory "
+                     f"(no config.json)")
+  data = data_stage.load(config, log=log, on_fold=on_fold)
+  identity.check_workdir(config, data)
+  if config.data_parallel:
+    mesh = sharding.data_mesh()
+    for batch_size in (config.fit.batch_size, config.fit.eval_batch_size):
+      sharding.check_batch_size(batch_size, mesh)
+  os.makedirs(config.workdir, exist_ok=True)
+  results.write_json(os.path.join(config.workdir, "config.json"), {"command": command, **dataclasses.asdict(config)})
+  data_stage.write(config, data)
+  out: dict = {"dataset": config.data.dataset, "seed": config.seed, "environment": provenance.environment(),
+               "protocol": data.summary["protocol"], "models": {}, "ensembles": {}, "collaborative": {}}
+  path = os.path.join(config.workdir, "results.json")
+  component_features = {}
+  for moniker in monikers.parse_monikers(config.models):
+    out["models"][moniker.name], component_features[moniker.name] = components.train_component(
+        config, data, moniker, log=log, on_epoch=on_epoch)
+    results.write_json(path, out)
+  stages = (lambda: collaborative.stage(config, data, component_features, out["models"], log=log, on_epoch=on_epoch),
+            lambda: feature_study.stage(config, component_features, log=log),
+            lambda: sweep.stage(config, data, log=log, on_epoch=on_epoch))
+  for stage in stages:
+    out.update(stage())
+    results.write_json(path, out)
+  results.write_text(os.path.join(config.workdir, "report.md"), markdown.report(config, out, data.summary, command))
+  log(f"wrote {path} and report.md")
+  return out
+
+
+def run_seeds(config: ExperimentConfig, seeds: Sequence[int], *, command: str = "", log: Log = lambda s: None,
+              on_epoch: training.EpochLog | None = None, on_fold: FoldLog | None = None) -> dict:
+  """Repeats the whole pipeline (split, components, collaborative models) once per seed, in
+  `workdir/seed_<k>/`, then writes `workdir/results.json` and `report.md` with mean +- sd per model."""
+  runs = []
+  for seed in seeds:
+    log(f"=== seed {seed} ===")
+    seeded = dataclasses.replace(config, seed=seed, workdir=os.path.join(config.workdir, f"seed_{seed}"))
+    runs.append(run_experiment(seeded, command=command, log=log, on_epoch=on_epoch, on_fold=on_fold))
+  summary = {"dataset": config.data.dataset, "seeds": list(seeds), "environment": provenance.environment(),
+             "protocol": runs[0]["protocol"], "stability": stability.aggregate(runs),
+             "comparisons": stability.comparisons(runs),
+             "per_seed": {str(s): os.path.join(f"seed_{s}", "results.json") for s in seeds}}
+  results.write_json(os.path.join(config.workdir, "results.json"), summary)
+  results.write_text(os.path.join(config.workdir, "report.md"), markdown.stability_report(config, summary, command))
+  log(f"wrote {os.path.join(config.workdir, 'results.json')} (mean +- sd over {len(seeds)} seeds)")
+  return summary

@@ -1,0 +1,91 @@
+"""The regularisation sweep (paper, Fig. 3-4): one model at a grid of levels lambda, trained as a population."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+from rcl.analysis.joint import accuracy_slope, joint_learning_coefficient
+from rcl.data.dataset import DataSet
+from rcl.experiment import identity
+from rcl.models import monikers, noise
+from rcl.report import figures
+from rcl.train.loop import FitConfig, NonFiniteLoss
+from rcl.train.population import fit_population
+
+
+def plateau_level(levels: Sequence[float], coefficients: Sequence[float | None], tol: float = 0.01) -> float | None:
+  """The smallest level after which the coefficient never rises by more than `tol` (where it stops rising)."""
+  pairs = [(lv, c) for lv, c in zip(levels, coefficients) if c is not None]
+  for i, (level, c) in enumerate(pairs):
+    if all(later - c <= tol for _, later in pairs[i + 1:]):
+      return level
+  return None
+
+
+def pick_fig3_levels(levels: Sequence[float], wanted: Sequence[float] = (0.0, 1.0, 1.8)) -> list[float]:
+  """The grid levels closest to the paper's Fig. 3 panels (none; sigma 1, 50%; sigma 1.8, 90%)."""
+  return sorted({min(levels, key=lambda lv: abs(lv - w)) for w in wanted})
+
+
+def run_sweep(data: DataSet, moniker: monikers.Moniker, hyper: monikers.Hyper, levels: Sequence[float],
+              config: FitConfig, outdir: str, *, burn_in: int = 0, identity: dict | None = None,
+              on_epoch: Callable[[int, int, list[dict]], None] | None = None) -> dict:
+  """Trains `moniker` at every level at once and writes fig3.png and fig4.png under `outdir`; resumes from
+  its checkpoints there when they hold the same `identity` (default: model and classes; the experiment's
+  sweep stage gives `rcl.experiment.identity.sweep`, data and training settings included).
+
+  Returns a JSON-able summary: per level the history, joint learning coefficients (accuracy, loss),
+  Fig. 3 slope and best validation accuracy; the level of peak validation accuracy; the level where the
+  coefficient stops rising.
+  """
+  os.makedirs(outdir, exist_ok=True)
+  model = monikers.build(moniker, len(data.classes), hyper)
+  result = fit_population(model, levels, data.splits["train"], data.splits["val"], config,
+                          checkpoint_dir=os.path.join(outdir, "checkpoints"),
+                          identity=identity or {"moniker": moniker.name, "model": repr(model),
+                                                "classes": data.classes},
+                          on_epoch=on_epoch)
+  rows = []
+  for level, history in zip(result.levels, result.histories):
+    sigma, rate = noise.rates(level)
+    rows.append({
+        "level": level, "noise": sigma, "dropout": rate, "history": history,
+        "joint_accuracy": joint_learning_coefficient(history["train_accuracy"], history["val_accuracy"], burn_in),
+        "joint_loss": joint_learning_coefficient(history["train_loss"], history["val_loss"], burn_in),
+        "slope": accuracy_slope(history["train_accuracy"], history["val_accuracy"], burn_in),
+        "best_val_accuracy": max(history["val_accuracy"]),
+    })
+  coefs = [r["joint_accuracy"] for r in rows]
+  best = max(rows, key=lambda r: r["best_val_accuracy"])
+  figures.figure4(os.path.join(outdir, "fig4.png"), result.levels, coefs, [r["best_val_accuracy"] for r in rows])
+  panels = [(f"lambda {lv:g} (sigma {noise.rates(lv)[0]:g}, dropout {noise.rates(lv)[1]:.0%})",
+             rows[result.levels.index(lv)]["history"]) for lv in pick_fig3_levels(result.levels)]
+  figures.figure3(os.path.join(outdir, "fig3.png"), panels, burn_in)
+  return {"moniker": moniker.name, "levels": result.levels, "burn_in": burn_in, "epochs": config.epochs,
+          "seconds": result.seconds, "rows": rows, "peak_val_accuracy_level": best["level"],
+          "peak_val_accuracy": best["best_val_accuracy"],
+          "coefficient_plateau_level": plateau_level(result.levels, coefs),
+          "fig3_levels": [p[0] for p in panels]}
+
+
+def stage(config, data: DataSet, *, log, on_epoch=None) -> dict:
+  """The sweep stage: the configured component at every level, as one population (empty when off)."""
+  settings = config.sweep
+  if not settings.model:
+    return {}
+  moniker = monikers.MONIKERS[settings.model]
+  log(f"regularisation sweep of {moniker.name} at levels {list(settings.levels)}, {settings.epochs} epochs")
+  best_member = None if on_epoch is None else (
+      lambda epoch, epochs, logs: on_epoch(f"sweep {moniker.name}", epoch, epochs,
+                                           max(logs, key=lambda x: x["val_accuracy"])))
+  fit_config = config.fit_for(moniker.arch, settings.epochs)
+  ident = identity.sweep(config, data, moniker, monikers.build(moniker, len(data.classes), config.hyper), fit_config)
+  try:
+    out = run_sweep(data, moniker, config.hyper, settings.levels, fit_config, os.path.join(config.workdir, "sweep"),
+                    burn_in=config.analysis.burn_in, identity=ident, on_epoch=best_member)
+  except NonFiniteLoss as e:
+    raise ValueError(f"[sweep {moniker.name}] {e}") from None
+  log(f"sweep: peak validation accuracy at lambda {out['peak_val_accuracy_level']}, coefficient stops rising "
+      f"at lambda {out['coefficient_plateau_level']}")
+  return {"sweep": out}

@@ -1,0 +1,101 @@
+"""The paper's component monikers A-G as named configurations of the two architectures (Table 1)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import flax.linen as nn
+
+from rcl.models import noise
+from rcl.models.cnn import CNN
+from rcl.models.rnn import RNN
+
+
+@dataclasses.dataclass(frozen=True)
+class Hyper:
+  """Architecture hyper-parameters shared by the monikers (the paper leaves most unstated).
+
+  Attributes:
+    reg_level: lambda, which sets noise and dropout (`rcl.models.noise.rates`; paper: 1.0).
+    cnn_filters: overrides every CNN moniker's filter count when set (small profiles only).
+    cnn_kernel: convolution width.
+    cnn_blocks: number of convolution blocks.
+    cnn_dense: CNN dense widths after Flatten (last = LD features).
+    rnn_hidden: GRU units per direction.
+    rnn_attention: attention projection width.
+    rnn_dense: RNN dense widths after attention pooling (last = LD features).
+  """
+  reg_level: float = dataclasses.field(
+      default=1.0, metadata={"help": "Regularisation level lambda: noise sigma = lambda, dropout = lambda x 50%."})
+  cnn_filters: int | None = dataclasses.field(
+      default=None, metadata={"help": "Override every CNN's filter count (small profiles).", "lower": 1})
+  cnn_kernel: int = dataclasses.field(default=5, metadata={"help": "CNN convolution width.", "lower": 1})
+  cnn_blocks: int = dataclasses.field(default=5, metadata={"help": "CNN convolution blocks.", "lower": 1})
+  cnn_dense: tuple[int, ...] = dataclasses.field(
+      default=(128, 64), metadata={"help": "CNN dense widths (last = LD features).", "lower": 1})
+  rnn_hidden: int = dataclasses.field(default=64, metadata={"help": "GRU units per direction.", "lower": 1})
+  rnn_attention: int = dataclasses.field(default=128, metadata={"help": "Attention projection width.", "lower": 1})
+  rnn_dense: tuple[int, ...] = dataclasses.field(
+      default=(128, 64, 32), metadata={"help": "RNN dense widths (last = LD features).", "lower": 1})
+
+  def __post_init__(self):
+    noise.check_level(self.reg_level)
+
+  @property
+  def noise(self) -> float:
+    return noise.rates(self.reg_level)[0]
+
+  @property
+  def dropout(self) -> float:
+    return noise.rates(self.reg_level)[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Moniker:
+  """One standalone model of the paper's Table 1."""
+  name: str
+  method: str
+  arch: str  # "cnn" or "rnn"
+  input_kind: str  # "seq", "sec" or "seq+sec"
+  filters: int | None = None  # CNN only
+
+
+MONIKERS: dict[str, Moniker] = {m.name: m for m in (
+    Moniker("A", "CNN (256)", "cnn", "seq", 256),
+    Moniker("B", "CNN (128)", "cnn", "seq", 128),
+    Moniker("C", "CNN (256) seq+sec", "cnn", "seq+sec", 256),
+    Moniker("D", "CNN (256) sec", "cnn", "sec", 256),
+    Moniker("E", "RNN", "rnn", "seq"),
+    Moniker("F", "RNN seq+sec", "rnn", "seq+sec"),
+    Moniker("G", "RNN sec", "rnn", "sec"),
+)}
+
+
+def parse_monikers(text: str | Sequence[str]) -> list[Moniker]:
+  """'A,B,E' -> [Moniker A, B, E]; unknown names raise ValueError listing the known ones."""
+  names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
+  unknown = [n for n in names if n not in MONIKERS]
+  if unknown:
+    raise ValueError(f"unknown model moniker(s) {unknown}; known: {', '.join(MONIKERS)}")
+  return [MONIKERS[n] for n in names]
+
+
+def describe(moniker: Moniker, hyper: Hyper = Hyper()) -> str:
+  """The moniker's method name, flagging any override of its defining hyper-parameters."""
+  if moniker.arch == "cnn" and hyper.cnn_filters and hyper.cnn_filters != moniker.filters:
+    return f"{moniker.method} [filters overridden: {hyper.cnn_filters}]"
+  return moniker.method
+
+
+def build(moniker: Moniker, num_classes: int, hyper: Hyper = Hyper()) -> nn.Module:
+  """The Linen module for a moniker under the given hyper-parameters."""
+  if moniker.arch == "cnn":
+    return CNN(num_classes=num_classes, filters=hyper.cnn_filters or moniker.filters,
+               kernel_size=hyper.cnn_kernel, blocks=hyper.cnn_blocks, dense=tuple(hyper.cnn_dense),
+               noise=hyper.noise, dropout=hyper.dropout, input_kind=moniker.input_kind)
+  if moniker.arch == "rnn":
+    return RNN(num_classes=num_classes, hidden=hyper.rnn_hidden, attention=hyper.rnn_attention,
+               dense=tuple(hyper.rnn_dense), noise=hyper.noise, dropout=hyper.dropout,
+               input_kind=moniker.input_kind)
+  raise ValueError(f"unknown architecture {moniker.arch!r}")

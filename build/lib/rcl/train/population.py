@@ -1,0 +1,124 @@
+"""A population of one model at several regularisation levels, trained by one vmapped, jitted step.
+
+Every member has its own parameters, optimiser state and PRNG keys and sees the same data batches;
+member i at level lambda_i follows exactly the computation `fit` performs for that level alone (same
+initialisation and key derivation from its seed), so the population's histories equal sequential ones
+up to floating-point reassociation. This is the paper's Fig. 4 sweep (`rcl.models.noise.rates`) at the
+price of one compilation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rcl.data.dataset import Split
+from rcl.models import noise
+from rcl.train import steps
+from rcl.train.checkpoint import RunCheckpoints
+from rcl.train.loop import HISTORY_KEYS, FitConfig, check_finite, checkpoint_due, init_state, resume, run_epoch
+from rcl.train.predict import evaluate_sums
+from rcl.train.state import TrainState
+
+
+@dataclasses.dataclass
+class PopulationResult:
+  """Per-level training histories (keys as `fit`'s) and the final stacked state."""
+  levels: list[float]
+  histories: list[dict[str, list[float]]]
+  state: TrainState  # every leaf has a leading [members] axis
+  seconds: float
+
+
+def stack_states(states: list[TrainState]) -> TrainState:
+  """Stacks member states leaf by leaf into one state with a leading [members] axis."""
+  return jax.tree.map(lambda *xs: jnp.stack(xs), *states)
+
+
+def member_train_step(model: nn.Module):
+  """train_step for one member whose level lambda is a (traced) argument: vmap it over members."""
+  def step(state: TrainState, batch: dict, key: jax.Array, level: jax.Array) -> tuple[TrainState, dict]:
+    sigma, rate = noise.rates(level)
+    member_model = model.clone(noise=sigma, dropout=rate)
+    new, sums = steps.train_step(state.replace(apply_fn=member_model.apply), batch, key)
+    return new.replace(apply_fn=state.apply_fn), sums
+  return step
+
+
+def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val: Split, config: FitConfig, *,
+                   member_seeds: Sequence[int] | None = None, checkpoint_dir: str | None = None,
+                   identity: dict | None = None,
+                   on_epoch: Callable[[int, int, list[dict]], None] | None = None) -> PopulationResult:
+  """Trains `model` (a CNN, RNN or MLP with `noise` and `dropout` attributes) at every level at once.
+
+  Args:
+    model: the architecture; its own noise/dropout are replaced per member by `noise.rates(level)`.
+    levels: regularisation levels lambda, each in [0, 2).
+    train, val: splits; batches follow `config` (shuffle seeded by config.seed, shared by all members).
+    config: epochs, batch size, learning rate, buckets; `selection` is not used (histories only).
+    member_seeds: seed of each member's initialisation and noise keys (default: config.seed for all,
+      so members differ only by their level).
+    checkpoint_dir: optional; resumes from the latest population checkpoint there.
+    identity: JSON-able description that a resumed checkpoint must match.
+    on_epoch: on_epoch(epoch, epochs, per-member logs) after every epoch.
+  """
+  levels = [float(v) for v in levels]
+  seeds = list(member_seeds) if member_seeds is not None else [config.seed] * len(levels)
+  if not levels or len(seeds) != len(levels):
+    raise ValueError("a population needs at least one level, and one member seed per level")
+  for level in levels:
+    noise.check_level(level)
+  init_keys, step_keys = zip(*(jax.random.split(jax.random.key(s)) for s in seeds))
+  members = [init_state(model, train, config, k) for k in init_keys]
+  state = stack_states([m.replace(tx=members[0].tx) for m in members])  # one optimiser object: equal tree metadata
+  extra = (jnp.stack(step_keys), jnp.asarray(levels, jnp.float32))
+  identity = dict(identity or {}, levels=levels, seeds=seeds)
+  histories = [{k: [] for k in HISTORY_KEYS} for _ in levels]
+  done = saved = 0
+  ckpt = RunCheckpoints(checkpoint_dir) if checkpoint_dir else None
+  try:
+    if ckpt is not None and (restored := resume(ckpt, state, identity)) is not None:
+      state, meta = restored
+      histories, done = meta["histories"], meta["epoch"]
+      saved = done
+    train_fn = jax.jit(jax.vmap(member_train_step(model), in_axes=(0, None, 0, 0)))
+    eval_fn = jax.jit(jax.vmap(steps.eval_step, in_axes=(0, None)))
+    start = time.perf_counter()
+    for epoch in range(done, config.epochs):
+      t0 = time.perf_counter()
+      first_step = int(np.asarray(state.step)[0])
+      state, total, step_losses = run_epoch(train_fn, state, train, config, epoch, *extra)
+      check_finite(step_losses, epoch + 1, first_step, saved)
+      val_total = evaluate_sums(state.for_evaluation(), val, config.eval_batch_size,
+                                bucket_lengths=config.bucket_lengths, eval_fn=eval_fn)
+      logs = _member_logs(steps.means(total), steps.means(val_total), time.perf_counter() - t0)
+      for history, entry in zip(histories, logs):
+        for k in HISTORY_KEYS:
+          history[k].append(entry[k])
+      if ckpt is not None and checkpoint_due(config, epoch):
+        ckpt.save_latest(epoch + 1, state, {"epoch": epoch + 1, "histories": histories, "identity": identity})
+        saved = epoch + 1
+      if on_epoch is not None:
+        on_epoch(epoch + 1, config.epochs, logs)
+  finally:
+    if ckpt is not None:
+      ckpt.close()
+  return PopulationResult(levels, histories, state, time.perf_counter() - start)
+
+
+def _member_logs(train: dict, val: dict, seconds: float) -> list[dict]:
+  """Per-member epoch logs from float64[members] means."""
+  return [{"train_loss": float(train["loss"][i]), "train_accuracy": float(train["accuracy"][i]),
+           "val_loss": float(val["loss"][i]), "val_accuracy": float(val["accuracy"][i]), "seconds": seconds}
+          for i in range(len(train["loss"]))]
+
+
+def member(state: TrainState, index: int) -> TrainState:
+  """The state of one member of a stacked population state."""
+  return jax.tree.map(lambda x: np.asarray(x)[index], state)

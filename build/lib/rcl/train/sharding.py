@@ -1,0 +1,73 @@
+"""Data parallelism through JAX sharding: batches split over a 1-D 'data' mesh, state replicated.
+
+Each device runs the whole step on its shard of the batch (`jax.shard_map`), and the steps sum their
+gradients and metrics over the 'data' axis, so a data-parallel step equals a one-device step on the
+whole batch (BatchNorm statistics are averaged over the axis too). On a CPU the same code spreads
+work over cores: `XLA_FLAGS=--xla_force_host_platform_device_count=N` makes N host devices.
+"""
+
+import functools
+import os
+from collections.abc import Callable
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+AXIS = "data"
+
+
+def data_mesh(devices: list | None = None) -> Mesh:
+  """A 1-D mesh named 'data' over `devices` (default: all local devices)."""
+  return Mesh(np.asarray(devices if devices is not None else jax.devices()), (AXIS,))
+
+
+def check_batch_size(batch_size: int, mesh: Mesh) -> None:
+  n = mesh.devices.size
+  if batch_size % n:
+    raise ValueError(f"batch size {batch_size} must be a multiple of the {n} devices it is split over")
+
+
+def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+  """Places each array's leading (batch) axis across the mesh's 'data' axis."""
+  sharding = NamedSharding(mesh, PartitionSpec(AXIS))
+  return {k: jax.device_put(v, sharding) for k, v in batch.items()}
+
+
+def replicate(tree, mesh: Mesh):
+  """Places a pytree (the train state) whole on every device of the mesh."""
+  return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+
+
+def sharded_model(model):
+  """The model as data-parallel steps must apply it: a module with a `batch_axis` attribute (BatchNorm)
+  averages its batch statistics over the 'data' axis, i.e. over the whole batch, not one shard."""
+  return model.clone(batch_axis=AXIS) if hasattr(model, "batch_axis") else model
+
+
+def data_parallel(step: Callable, mesh: Mesh, *, extra_args: int = 0, sharded_out: bool = False) -> Callable:
+  """Wraps `step(state, batch, *extra, axis_name=...)` to run per device on batch shards.
+
+  Args:
+    step: a step of `rcl.train.steps` that takes `axis_name`.
+    mesh: the 'data' mesh.
+    extra_args: number of replicated arguments after the batch (the train step's key: 1).
+    sharded_out: outputs are per-example (split over 'data') rather than replicated sums.
+
+  Returns:
+    A function of the same arguments (state replicated, batch sharded over 'data'), to jit.
+  """
+  out = PartitionSpec(AXIS) if sharded_out else PartitionSpec()
+  # check_vma=False: the RNN's scan starts from a replicated zero carry that turns per-device.
+  return jax.shard_map(functools.partial(step, axis_name=AXIS), mesh=mesh,
+                       in_specs=(PartitionSpec(), PartitionSpec(AXIS)) + (PartitionSpec(),) * extra_args,
+                       out_specs=out, check_vma=False)
+
+
+def request_cpu_devices(n: int) -> None:
+  """Asks XLA for `n` host (CPU) devices, so that a data-parallel run on a CPU uses `n` cores.
+
+  Must run before JAX first touches a backend; it has no effect on GPU or TPU devices.
+  """
+  flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "xla_force_host_platform_device_count" not in f]
+  os.environ["XLA_FLAGS"] = " ".join(flags + [f"--xla_force_host_platform_device_count={n}"])
