@@ -27,6 +27,7 @@ from rcl.data import batching
 from rcl.data.dataset import Split
 from rcl.data.encoding import encode_sequences
 from rcl.data.structure import attach_structures
+from rcl.experiment.results import write_bytes, write_npz
 from rcl.experiment.evaluation import model_dir
 from rcl.models import monikers
 from rcl.models.mlp import CollabMLP
@@ -49,14 +50,6 @@ def _sha256(path: str) -> str:
     for chunk in iter(lambda: f.read(1 << 20), b""):
       h.update(chunk)
   return h.hexdigest()
-
-
-def _write(path: str, data: bytes) -> None:
-  with open(path + ".tmp", "wb") as f:
-    f.write(data)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(path + ".tmp", path)
 
 
 def _example(kind: str, max_len: int, buckets: Sequence[int] | None) -> dict:
@@ -112,7 +105,7 @@ def export(workdir: str, spec: str, out: str) -> dict:
     buckets = config.bucket_lengths(moniker.arch)
     state, _ = load_selected(os.path.join(workdir, "models", name, "checkpoints"), model,
                              _example(moniker.input_kind, config.data.max_len, buckets), expect={"classes": classes})
-    _write(os.path.join(out, "networks", f"{name}.msgpack"), flax.serialization.to_bytes(_variables(state)))
+    write_bytes(os.path.join(out, "networks", f"{name}.msgpack"), flax.serialization.to_bytes(_variables(state)))
     networks[name] = {"moniker": name, "arch": moniker.arch, "inputs": moniker.input_kind,
                       "buckets": list(buckets) if buckets else None}
   meta = {"format": FORMAT, "model": spec, "classes": classes, "max_len": config.data.max_len,
@@ -134,14 +127,13 @@ def export(workdir: str, spec: str, out: str) -> dict:
     checkpoint_dir = os.path.join(model_dir(workdir, spec), "checkpoints", entry["checkpoint_key"])
     state, _ = load_selected(checkpoint_dir, mlp, {"features": np.zeros((2, len(mean)), np.float32)},
                              expect={"classes": classes})
-    _write(os.path.join(out, "networks", f"{COLLAB_NETWORK}.msgpack"), flax.serialization.to_bytes(_variables(state)))
-    with open(os.path.join(out, STANDARDISATION_FILE + ".tmp"), "wb") as f:
-      np.savez(f, mean=mean, std=std)
-    os.replace(os.path.join(out, STANDARDISATION_FILE + ".tmp"), os.path.join(out, STANDARDISATION_FILE))
+    write_bytes(os.path.join(out, "networks", f"{COLLAB_NETWORK}.msgpack"),
+                flax.serialization.to_bytes(_variables(state)))
+    write_npz(os.path.join(out, STANDARDISATION_FILE), {"mean": mean, "std": std})
     meta["collaborative"] = {"spec": spec, "dense": list(config.collab.dense), "inputs": int(len(mean))}
-  _write(os.path.join(out, BUNDLE_FILE), json.dumps(meta, indent=1).encode())
+  write_bytes(os.path.join(out, BUNDLE_FILE), json.dumps(meta, indent=1).encode())
   files = sorted(os.path.relpath(os.path.join(r, n), out) for r, _, ns in os.walk(out) for n in ns)
-  _write(os.path.join(out, MANIFEST_FILE),
+  write_bytes(os.path.join(out, MANIFEST_FILE),
          json.dumps({f: _sha256(os.path.join(out, f)) for f in files}, indent=1).encode())
   return meta
 

@@ -10,6 +10,7 @@ import numpy as np
 from rcl.analysis import significance
 from rcl.analysis.metrics import class_report, classification_metrics
 from rcl.data.dataset import DataSet
+from rcl.experiment import results
 from rcl.report import figures
 
 
@@ -24,15 +25,6 @@ def model_dir(workdir: str, name: str) -> str:
   return os.path.join(workdir, "models", safe if safe == name else f"collab_{safe}")
 
 
-def _save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
-  """Writes `arrays` to `path` atomically (temporary file, fsync, rename)."""
-  with open(path + ".tmp", "wb") as f:
-    np.savez(f, **arrays)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(path + ".tmp", path)
-
-
 def evaluate(workdir: str, seed: int, name: str, entry: dict, probs: dict[str, np.ndarray], data: DataSet,
              history: dict | None = None) -> None:
   """Saves the val/test softmax outputs as models/<name>/predictions.npz and fills `entry` with val/test
@@ -45,7 +37,7 @@ def evaluate(workdir: str, seed: int, name: str, entry: dict, probs: dict[str, n
   """
   labels = {n: data.splits[n].labels for n in ("val", "test")}
   os.makedirs(model_dir(workdir, name), exist_ok=True)
-  _save_npz(os.path.join(model_dir(workdir, name), "predictions.npz"), {n: probs[n] for n in ("val", "test")})
+  results.write_npz(os.path.join(model_dir(workdir, name), "predictions.npz"), {n: probs[n] for n in ("val", "test")})
   predicted = {n: probs[n].argmax(-1) for n in ("val", "test")}
   for split in ("val", "test"):
     entry[split] = classification_metrics(labels[split], predicted[split], len(data.classes))

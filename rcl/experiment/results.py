@@ -4,18 +4,33 @@ half a file."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 
+import numpy as np
 
-def write_text(path: str, text: str) -> None:
-  """Writes `text` to `path.tmp`, fsyncs it and renames it over `path`."""
+
+def write_bytes(path: str, data: bytes) -> None:
+  """Writes `data` to `path.tmp`, fsyncs it and renames it over `path`."""
   tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
+  with open(tmp, "wb") as f:
+    f.write(data)
     f.flush()
     os.fsync(f.fileno())
   os.replace(tmp, path)
+
+
+def write_text(path: str, text: str) -> None:
+  """The same for text (UTF-8)."""
+  write_bytes(path, text.encode())
+
+
+def write_npz(path: str, arrays: dict) -> None:
+  """The same for numpy arrays as .npz."""
+  buffer = io.BytesIO()
+  np.savez(buffer, **arrays)
+  write_bytes(path, buffer.getvalue())
 
 
 def write_json(path: str, obj) -> None:
