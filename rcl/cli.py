@@ -19,8 +19,6 @@ import logging
 import os
 import sys
 
-from rcl.config import default_structure_cache
-
 
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="rcl", description="Classify ncRNA sequences into Rfam classes.")
@@ -32,8 +30,10 @@ def _parser() -> argparse.ArgumentParser:
   c.add_argument("--format", default="tsv", choices=("tsv", "jsonl"))
   c.add_argument("--top_k", type=int, default=3, help="ranked classes per record")
   c.add_argument("--chunk", type=int, default=4096, help="records read, predicted and written at a time")
-  c.add_argument("--structure_cache", default=default_structure_cache(),
-                 help="ViennaRNA structure cache (models reading secondary structure)")
+  c.add_argument("--workers", type=int, default=4, help="chunks predicted at once, one thread each")
+  c.add_argument("--structure_cache", default=None,
+                 help="ViennaRNA structure cache for models reading secondary structure (default: $RCL_CACHE_DIR, "
+                      "else ~/.cache/rcl/structures)")
   e = sub.add_parser("export", help="write a self-contained bundle of a model trained by experiments.run")
   e.add_argument("--workdir", required=True)
   e.add_argument("--model", required=True, help="a moniker (A-G) or a collaborative spec such as 'LD(A)+LD(E)'")
@@ -51,15 +51,37 @@ def shipped() -> list[str]:
   return sorted(os.path.join(root, n) for n in os.listdir(root) if os.path.isfile(os.path.join(root, n, "bundle.json")))
 
 
-def _progress(done: int, seconds: float) -> None:
-  print(f"classified {done} records, {done / max(seconds, 1e-9):.0f} records/s", file=sys.stderr, flush=True)
+def _duration(seconds: float) -> str:
+  minutes, seconds = divmod(round(seconds), 60)
+  return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def _progress(position) -> callable:
+  """The progress line printed after each chunk: records, records/s and, when the input's size is known,
+  the share read and an ETA."""
+  def show(done: int, seconds: float) -> None:
+    line = f"classified {done} records, {done / max(seconds, 1e-9):.0f} records/s"
+    fraction = position.fraction()
+    if fraction:
+      total = position.records / fraction  # estimated from the bytes read so far; exact once all is read
+      line += f", ETA {_duration(max(0.0, total - done) * seconds / max(done, 1))}"
+    print(line, file=sys.stderr, flush=True)
+  return show
+
+
+def _use_compilation_cache() -> None:
+  """Compiled models are kept in ~/.cache/rcl/xla (JAX's own JAX_COMPILATION_CACHE_DIR wins), so a later run
+  with the same model and shapes starts at once. Before JAX is imported."""
+  os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.expanduser("~/.cache/rcl/xla"))
+  os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 
 def _classify(args) -> None:
   from rcl import bundle, classify  # noqa: PLC0415 - JAX loads only for commands that need it
-  from rcl.data.fasta import iter_records  # noqa: PLC0415
-  if args.top_k < 1 or args.chunk < 1:
-    raise ValueError("--top_k and --chunk must be positive")
+  from rcl.config import default_structure_cache  # noqa: PLC0415
+  from rcl.data.fasta import ReadPosition, iter_records  # noqa: PLC0415
+  if args.top_k < 1 or args.chunk < 1 or args.workers < 1:
+    raise ValueError("--top_k, --chunk and --workers must be positive")
   if args.model is None:
     if not shipped():
       raise ValueError("no --model given and no pretrained bundle is shipped in this installation")
@@ -68,10 +90,12 @@ def _classify(args) -> None:
   if args.input != "-" and not os.path.isfile(args.input):
     raise FileNotFoundError(f"--input={args.input}: no such file")
   out = sys.stdout if args.output == "-" else open(args.output, "w")
+  position = ReadPosition()
   try:
-    n = classify.classify(model, iter_records(args.input, require_label=False), out, fmt=args.format,
-                          chunk_size=args.chunk, top_k=min(args.top_k, len(model.classes)),
-                          structure_cache=args.structure_cache, progress=_progress)
+    n = classify.classify(model, iter_records(args.input, require_label=False, position=position), out,
+                          fmt=args.format, chunk_size=args.chunk, top_k=min(args.top_k, len(model.classes)),
+                          structure_cache=args.structure_cache or default_structure_cache(), workers=args.workers,
+                          progress=_progress(position))
   finally:
     if out is not sys.stdout:
       out.close()
@@ -95,6 +119,7 @@ def _models(args) -> None:
 
 def main(argv: list[str] | None = None) -> None:
   args = _parser().parse_args(argv)
+  _use_compilation_cache()
   logging.getLogger("absl").setLevel(logging.ERROR)
   try:
     {"classify": _classify, "export": _export, "models": _models}[args.command](args)

@@ -1,11 +1,14 @@
 """Model shapes, train/eval behaviour, and the RNN's invariance to padding."""
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rcl.models import monikers
+from rcl.models import inputs, monikers
 from rcl.models.cnn import CNN
+from rcl.models.gru import BiGRU
 from rcl.models.rnn import RNN
 
 
@@ -74,6 +77,31 @@ def test_rnn_output_does_not_depend_on_padding():
   np.testing.assert_allclose(out["logits"][:3], ref["logits"], atol=1e-5)
   np.testing.assert_allclose(out["ld"][:3], ref["ld"], atol=1e-5)
   np.testing.assert_allclose(out["attention"][:3, :40], ref["attention"], atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["seq", "seq+sec"])
+def test_bigru_is_flax_bidirectional_gru(kind):
+  """The fused one-scan BiGRU has flax's parameters (same tree, same initial values) and, inside every
+  sequence, flax's outputs and gradients."""
+  hidden = 16
+  batch = _batch(b=6, length=37, seed=4, sec=True)
+  x, lengths = inputs.embed(batch, kind), jnp.asarray(batch["length"])
+  flax_gru = nn.Bidirectional(nn.RNN(nn.GRUCell(hidden)), nn.RNN(nn.GRUCell(hidden)))
+  ours = BiGRU(hidden)
+  v = flax_gru.init(jax.random.key(3), x, seq_lengths=lengths)
+  mine = ours.init(jax.random.key(3), x, lengths)
+  jax.tree.map(np.testing.assert_array_equal, v, mine)
+  inside = (np.arange(x.shape[1])[None, :] < batch["length"][:, None])[..., None]
+  ref = flax_gru.apply(v, x, seq_lengths=lengths)
+  out = ours.apply(v, x, lengths)
+  assert out.shape == (6, 37, 2 * hidden)
+  np.testing.assert_allclose(np.where(inside, out, 0), np.where(inside, ref, 0), atol=1e-6)
+
+  def loss(module, **kw):
+    return lambda p: jnp.sum(jnp.where(inside, module.apply(p, x, **kw), 0.0) ** 2)
+  g_ref = jax.grad(loss(flax_gru, seq_lengths=lengths))(v)
+  g = jax.grad(loss(ours, lengths=lengths))(v)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5), g, g_ref)
 
 
 def test_monikers_are_configurations():

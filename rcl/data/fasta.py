@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import io
@@ -48,18 +49,48 @@ class Record:
 STDIN = "-"
 
 
-def _open_text(path: str):
-  """A text stream of a FASTA file, plain or gzip (by its magic bytes); '-' is standard input."""
+class ReadPosition:
+  """How far a reader has got through its file, for a progress ETA: the records yielded so far, and the
+  bytes read from disk (compressed bytes for gzip, read ahead by up to a buffer) against the file's size,
+  which is unknown for standard input."""
+
+  def __init__(self):
+    self._raw: io.BufferedReader | None = None
+    self.size: int | None = None
+    self.records = 0
+    self.finished = False
+
+  def attach(self, raw: io.BufferedReader, size: int | None) -> None:
+    self._raw, self.size = raw, size
+
+  def fraction(self) -> float | None:
+    """The share of the file read so far (1.0 once it is all read), or None when the size is unknown."""
+    if self.finished:
+      return 1.0
+    if self._raw is None or not self.size or self._raw.closed:
+      return None
+    return min(1.0, self._raw.tell() / self.size)
+
+
+def _open_text(path: str, stack: contextlib.ExitStack, position: ReadPosition | None):
+  """A text stream of a FASTA file, plain or gzip (by its magic bytes); '-' is standard input. The
+  streams are closed by `stack`."""
   if path == STDIN:
     raw = sys.stdin.buffer
-    if raw.peek(2)[:2] == b"\x1f\x8b":
-      return gzip.open(raw, "rt", encoding="utf-8-sig", newline="")
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
-  with open(path, "rb") as probe:
-    magic = probe.read(2)
-  if magic == b"\x1f\x8b":
-    return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-  return open(path, encoding="utf-8-sig", newline="")  # -sig: a byte-order mark (Windows editors) is skipped
+    size = None
+  else:
+    raw = stack.enter_context(open(path, "rb"))
+    size = os.fstat(raw.fileno()).st_size
+  if position is not None:
+    position.attach(raw, size)
+  if raw.peek(2)[:2] == b"\x1f\x8b":
+    # -sig: a byte-order mark (Windows editors) is skipped.
+    return stack.enter_context(gzip.open(raw, "rt", encoding="utf-8-sig", newline=""))
+  text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+  if path == STDIN:
+    stack.callback(text.detach)  # leaves standard input open
+    return text
+  return stack.enter_context(text)
 
 
 def _parse_header(header: str, path: str, line: int, ordinal: int, require_label: bool) -> tuple[str, str | None]:
@@ -87,8 +118,10 @@ def _check_sequence(seq: str, path: str, line: int, record: str) -> str:
   return seq
 
 
-def iter_records(path: str | os.PathLike, require_label: bool = True) -> Iterator[Record]:
-  """Yields the records of one FASTA file (plain or gzip), validating as it goes.
+def iter_records(path: str | os.PathLike, require_label: bool = True,
+                 position: ReadPosition | None = None) -> Iterator[Record]:
+  """Yields the records of one FASTA file (plain or gzip), validating as it goes; `position`, when
+  given, follows how far the file has been read.
 
   Multi-line sequences, CRLF line ends, lower case and whitespace inside sequence lines are accepted;
   U is read as T. Raises FastaError naming file, line and record for: text before the first header,
@@ -106,11 +139,14 @@ def iter_records(path: str | os.PathLike, require_label: bool = True) -> Iterato
     if not chunks:
       raise FastaError(path, header_line, rid, "empty sequence")
     parts = [_check_sequence(text, path, ln, rid) for ln, text in chunks]
+    if position is not None:
+      position.records += 1
     return Record(rid, label, "".join(parts), path, header_line)
 
   number = 0
   try:
-    with _open_text(path) as handle:
+    with contextlib.ExitStack() as stack:
+      handle = _open_text(path, stack, position)
       for number, raw in enumerate(handle, start=1):
         text = raw.rstrip("\r\n")
         if text.startswith(">"):
@@ -133,7 +169,10 @@ def iter_records(path: str | os.PathLike, require_label: bool = True) -> Iterato
   except (EOFError, gzip.BadGzipFile, zlib.error) as e:
     raise FastaError(path, number + 1, None, f"truncated or corrupt gzip file ({e})") from None
   if header is not None:
-    yield finish()
+    record = finish()
+    if position is not None:
+      position.finished = position.size is not None
+    yield record
   elif ordinal == 0:
     raise FastaError(path, 0, None, "no FASTA records in file")
 

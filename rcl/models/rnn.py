@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from rcl.models import inputs
+from rcl.models.gru import BiGRU
 from rcl.models.noise import Dropout, GaussianNoise
 from rcl.models.running_norm import RunningNorm
 
@@ -59,8 +60,8 @@ class RNN(nn.Module):
   batch_axis: str | None = None
 
   def setup(self):
-    # Built in setup so parameter paths are stable: params/bigru/{forward_rnn,backward_rnn}/cell/...
-    self.bigru = nn.Bidirectional(nn.RNN(nn.GRUCell(self.hidden)), nn.RNN(nn.GRUCell(self.hidden)))
+    # Parameter paths as flax's nn.Bidirectional of two GRUCell RNNs: params/bigru/{forward_rnn,backward_rnn}/cell/...
+    self.bigru = BiGRU(self.hidden)
     self.pool = AttentionPool(self.attention)
     # As in the CNN, where noise follows BatchNorm, the noise meets unit-scale features, so sigma = lambda
     # means the same corruption in both families (the pooled GRU outputs differ between sequences by only
@@ -85,8 +86,8 @@ class RNN(nn.Module):
     """
     x = inputs.embed(batch, self.input_kind)  # [b, L, c]
     lengths = batch["length"]
-    # seq_lengths makes the backward GRU start at each sequence's true end (not in the padding).
-    h = self.bigru(x, seq_lengths=lengths)  # [b, L, 2 * hidden]
+    # The backward GRU starts at each sequence's true end (not in the padding).
+    h = self.bigru(x, lengths)  # [b, L, 2 * hidden]
     x, weights = self.pool(h, lengths)  # [b, 2 * hidden]
     x = self.norm(x, update=train)  # [b, 2 * hidden], unit scale per feature
     x = self.drop(self.gaussian(x, not train), not train)
