@@ -1,11 +1,12 @@
 """The `rcl` command, for classifying sequences with trained models:
 
   rcl classify --input=seqs.fasta[.gz]|- [--model=BUNDLE] [--output=FILE] [--format=tsv|jsonl]
+  rcl evaluate --input=labelled.fasta[.gz] [--model=BUNDLE] [--out=DIR]
   rcl export --workdir=runs/x --model='LD(A)+LD(E)' --out=BUNDLE
   rcl models [BUNDLE ...]
 
-Without --model, classify uses the pretrained bundle shipped in the package (rcl/pretrained/), when
-there is one.
+Without --model, classify and evaluate use the pretrained bundle shipped in the package
+(rcl/pretrained/), when there is one.
 
 (`python -m experiments.run` is the research entry point.) Bad input ends with one `error: ...` line and
 exit status 1.
@@ -24,16 +25,20 @@ def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="rcl", description="Classify ncRNA sequences into Rfam classes.")
   sub = parser.add_subparsers(dest="command", required=True)
   c = sub.add_parser("classify", help="predict the class of every record of a FASTA file")
-  c.add_argument("--input", required=True, help="FASTA file (plain or gzip), or - for standard input")
-  c.add_argument("--model", default=None, help="a model bundle directory (rcl export); default: the shipped one")
   c.add_argument("--output", default="-", help="output file (default: standard output)")
   c.add_argument("--format", default="tsv", choices=("tsv", "jsonl"))
   c.add_argument("--top_k", type=int, default=3, help="ranked classes per record")
-  c.add_argument("--chunk", type=int, default=4096, help="records read, predicted and written at a time")
-  c.add_argument("--workers", type=int, default=4, help="chunks predicted at once, one thread each")
-  c.add_argument("--structure_cache", default=None,
-                 help="ViennaRNA structure cache for models reading secondary structure (default: $RCL_CACHE_DIR, "
-                      "else ~/.cache/rcl/structures)")
+  v = sub.add_parser("evaluate", help="score a model on a labelled FASTA file ('>ID CLASS' or '>RFxxxxx')")
+  v.add_argument("--out", default=None, help="directory for metrics.json, per_class.tsv, confusion.tsv/.png "
+                                             "and predictions.tsv")
+  for p in (c, v):
+    p.add_argument("--input", required=True, help="FASTA file (plain or gzip), or - for standard input")
+    p.add_argument("--model", default=None, help="a model bundle directory (rcl export); default: the shipped one")
+    p.add_argument("--chunk", type=int, default=4096, help="records read, predicted and written at a time")
+    p.add_argument("--workers", type=int, default=4, help="chunks predicted at once, one thread each")
+    p.add_argument("--structure_cache", default=None,
+                   help="ViennaRNA structure cache for models reading secondary structure (default: "
+                        "$RCL_CACHE_DIR, else ~/.cache/rcl/structures)")
   e = sub.add_parser("export", help="write a self-contained bundle of a model trained by experiments.run")
   e.add_argument("--workdir", required=True)
   e.add_argument("--model", required=True, help="a moniker (A-G) or a collaborative spec such as 'LD(A)+LD(E)'")
@@ -76,11 +81,12 @@ def _use_compilation_cache() -> None:
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 
-def _classify(args) -> None:
-  from rcl import bundle, classify  # noqa: PLC0415 - JAX loads only for commands that need it
+def _prepare(args, top_k: int = 1):
+  """Checks the common options and loads the model: (bundle, structure cache, ReadPosition)."""
+  from rcl import bundle  # noqa: PLC0415 - JAX loads only for commands that need it
   from rcl.config import default_structure_cache  # noqa: PLC0415
-  from rcl.data.fasta import ReadPosition, iter_records  # noqa: PLC0415
-  if args.top_k < 1 or args.chunk < 1 or args.workers < 1:
+  from rcl.data.fasta import ReadPosition  # noqa: PLC0415
+  if top_k < 1 or args.chunk < 1 or args.workers < 1:
     raise ValueError("--top_k, --chunk and --workers must be positive")
   if args.model is None:
     if not shipped():
@@ -89,17 +95,44 @@ def _classify(args) -> None:
   model = bundle.load(args.model)
   if args.input != "-" and not os.path.isfile(args.input):
     raise FileNotFoundError(f"--input={args.input}: no such file")
+  return model, args.structure_cache or default_structure_cache(), ReadPosition()
+
+
+def _classify(args) -> None:
+  from rcl import classify  # noqa: PLC0415
+  from rcl.data.fasta import iter_records  # noqa: PLC0415
+  model, structure_cache, position = _prepare(args, args.top_k)
   out = sys.stdout if args.output == "-" else open(args.output, "w")
-  position = ReadPosition()
   try:
     n = classify.classify(model, iter_records(args.input, require_label=False, position=position), out,
                           fmt=args.format, chunk_size=args.chunk, top_k=min(args.top_k, len(model.classes)),
-                          structure_cache=args.structure_cache or default_structure_cache(), workers=args.workers,
-                          progress=_progress(position))
+                          structure_cache=structure_cache, workers=args.workers, progress=_progress(position))
   finally:
     if out is not sys.stdout:
       out.close()
   print(f"wrote {n} predictions ({model.meta['model']}) to {args.output}", file=sys.stderr)
+
+
+def _evaluate(args) -> None:
+  from rcl import evaluate  # noqa: PLC0415
+  from rcl.data.fasta import iter_records  # noqa: PLC0415
+  model, structure_cache, position = _prepare(args)
+  records = iter_records(args.input, require_label=True, position=position)
+  predictions = None
+  if args.out is not None:
+    os.makedirs(args.out, exist_ok=True)
+    predictions = open(os.path.join(args.out, "predictions.tsv"), "w")
+  try:
+    result = evaluate.evaluate(model, records, chunk_size=args.chunk, workers=args.workers,
+                               structure_cache=structure_cache, predictions=predictions,
+                               progress=_progress(position))
+  finally:
+    if predictions is not None:
+      predictions.close()
+  print(evaluate.summary(result), end="")
+  if args.out is not None:
+    paths = evaluate.write(result, args.out)
+    print(f"wrote {', '.join(os.path.basename(p) for p in paths)} and predictions.tsv to {args.out}")
 
 
 def _export(args) -> None:
@@ -122,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
   _use_compilation_cache()
   logging.getLogger("absl").setLevel(logging.ERROR)
   try:
-    {"classify": _classify, "export": _export, "models": _models}[args.command](args)
+    {"classify": _classify, "evaluate": _evaluate, "export": _export, "models": _models}[args.command](args)
   except (ValueError, OSError) as e:
     sys.exit(f"error: {e}")
 

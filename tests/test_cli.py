@@ -54,3 +54,48 @@ def test_a_parsing_error_keeps_the_rows_already_written(tmp_path):
   assert proc.returncode == 1 and b"in.fa:10 (record 'bad'): not a nucleotide letter: '9'" in proc.stderr
   lines = (tmp_path / "out.tsv").read_text().splitlines()
   assert len(lines) == 5 and all(len(line.split("\t")) == 6 for line in lines)  # header + 4 whole rows
+
+
+def test_evaluate_scores_labelled_records_and_writes_tables(tmp_path, real_data):
+  from rcl.data.fasta import read_fasta
+  records = read_fasta(os.path.join(real_data, "nrc", "dataset_Rfam_validated_2600_13classes.fasta"))[::40]
+  (tmp_path / "l.fa").write_text("".join(f">{r.id} {r.label}\n{r.sequence}\n" for r in records))
+  proc = _rcl("evaluate", "--input=l.fa", "--out=ev", "--chunk=16", cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+  out = tmp_path / "ev"
+  predicted = [line.split("\t")[2] for line in (out / "predictions.tsv").read_text().splitlines()[1:]]
+  truth = [r.label for r in records]
+  accuracy = np.mean([p == t for p, t in zip(predicted, truth)])
+  result = json.loads((out / "metrics.json").read_text())
+  assert result["records"] == len(records) == len(predicted) == 65
+  assert abs(result["metrics"]["accuracy"] - accuracy) < 1e-12 and accuracy > 0.8
+  assert abs(result["metrics"]["recall_weighted"] - accuracy) < 1e-12  # weighted recall is accuracy
+  assert f"accuracy   {accuracy:.4f}" in proc.stdout.decode()
+  matrix = [line.split("\t") for line in (out / "confusion.tsv").read_text().splitlines()]
+  classes = matrix[0][1:]
+  counts = np.array([[int(v) for v in row[1:]] for row in matrix[1:]])
+  assert len(classes) == 13 and counts.sum() == 65 and np.trace(counts) == sum(p == t for p, t in zip(predicted, truth))
+  for i, c in enumerate(classes):
+    assert counts[i].sum() == truth.count(c) and counts[:, i].sum() == predicted.count(c)
+  per_class = [line.split("\t") for line in (out / "per_class.tsv").read_text().splitlines()]
+  assert per_class[0] == ["class", "precision", "recall", "f1", "specificity", "support"]
+  assert {row[0]: int(row[5]) for row in per_class[1:]} == {c: truth.count(c) for c in classes}
+  assert (out / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_refuses_a_label_the_model_does_not_know(tmp_path):
+  (tmp_path / "l.fa").write_text(">a tRNA\nACGUACGUAGCUAGCUAGCAUCG\n>b snoRNA\nACGAUCGAUCGAUCGAUCGAUCG\n")
+  proc = _rcl("evaluate", "--input=l.fa", cwd=tmp_path)
+  err = proc.stderr.decode()
+  assert proc.returncode == 1 and "Traceback" not in err
+  assert "l.fa:3 (record 'b'): class 'snoRNA' is not one this model knows; its 13 classes are: 5S_rRNA," in err
+  assert "tRNA" in err.splitlines()[-1]
+
+
+def test_progress_shows_an_eta_for_a_file(tmp_path):
+  (tmp_path / "in.fa").write_text("".join(f">g{i}\nACGUACGUACGUACGUACGUACGUACGUACGUACGU\n" for i in range(6)))
+  proc = _rcl("classify", "--input=in.fa", "--output=out.tsv", "--chunk=2", "--workers=1", cwd=tmp_path)
+  lines = [line for line in proc.stderr.decode().splitlines() if line.startswith("classified")]
+  assert proc.returncode == 0 and len(lines) == 3
+  assert lines[0].startswith("classified 2 records,") and "records/s, ETA " in lines[0]
+  assert lines[-1].startswith("classified 6 records,") and lines[-1].endswith("ETA 0s")

@@ -107,8 +107,10 @@ def training_curves(path: str, name: str, history: dict[str, list[float]], selec
   plt.close(fig)
 
 
-def confusion(path: str, name: str, matrix: Sequence[Sequence[int]], classes: Sequence[str]) -> None:
-  """The test-set confusion matrix, rows normalised to the true class (cell text: counts)."""
+def confusion(path: str, name: str, matrix: Sequence[Sequence[int]], classes: Sequence[str],
+              subset: str = "test set") -> None:
+  """A confusion matrix (of the test set unless `subset` says otherwise), rows normalised to the true
+  class (cell text: counts)."""
   plt = _pyplot()
   cm = np.asarray(matrix, dtype=float)
   share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
@@ -127,7 +129,7 @@ def confusion(path: str, name: str, matrix: Sequence[Sequence[int]], classes: Se
   ax.set_yticks(ticks, classes, fontsize=7 if k <= 30 else 4)
   ax.set_xlabel("predicted class")
   ax.set_ylabel("true class")
-  ax.set_title(f"{name}: test set (share of each true class; numbers are counts)", fontsize=9)
+  ax.set_title(f"{name}: {subset} (share of each true class; numbers are counts)", fontsize=9)
   fig.colorbar(image, ax=ax, fraction=0.046)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
