@@ -99,3 +99,21 @@ def test_progress_shows_an_eta_for_a_file(tmp_path):
   assert proc.returncode == 0 and len(lines) == 3
   assert lines[0].startswith("classified 2 records,") and "records/s, ETA " in lines[0]
   assert lines[-1].startswith("classified 6 records,") and lines[-1].endswith("ETA 0s")
+
+
+def test_the_shipped_model_reproduces_its_recorded_val_and_test_accuracy(real_data):
+  """The shipped bundle, applied to the small Test13 profile's validation and test splits (rebuilt from the
+  nRC files by the package's own merge / de-duplicate / seeded split), scores exactly what its provenance
+  says the training run measured."""
+  from rcl.data.dataset import load_dataset
+  (directory,) = shipped()
+  loaded = bundle.load(directory)
+  meta = loaded.meta
+  files = [os.path.join(real_data, "nrc", n) for n in ("dataset_Rfam_6320_13classes.fasta",
+                                                        "dataset_Rfam_validated_2600_13classes.fasta")]
+  data = load_dataset(files, seed=0, max_len=meta["max_len"])
+  assert data.classes == meta["classes"] and data.summary["train"]["records"] == meta["provenance"]["train_records"]
+  for name in ("val", "test"):
+    split = data.splits[name]
+    accuracy = np.mean(loaded.predict(split).argmax(1) == split.labels)
+    assert accuracy == meta["provenance"][f"{name}_accuracy"], name
