@@ -29,7 +29,7 @@ from rcl.data.encoding import encode_sequences
 from rcl.data.structure import attach_structures
 from rcl.experiment.results import write_bytes, write_npz
 from rcl.experiment.evaluation import model_dir
-from rcl.models import monikers
+from rcl.models import cnn, monikers
 from rcl.models.mlp import CollabMLP
 from rcl.train.checkpoint import load_selected
 from rcl.train.predict import predict
@@ -155,12 +155,31 @@ class Bundle:
   def needs_structure(self) -> bool:
     return any(n["inputs"] != "seq" for n in self.meta["networks"].values())
 
-  def predict(self, split: Split) -> np.ndarray:
+  def buckets(self, name: str, cnn_windows: bool = True) -> tuple[Sequence[int] | None, Sequence[int] | None]:
+    """(padded lengths, capacities) network `name` reads batches in: the RNN's training buckets; a CNN's
+    exact inference windows (`rcl.models.cnn.windows`), or its full width."""
+    net = self.meta["networks"][name]
+    if net["arch"] != "cnn":
+      return net["buckets"], None
+    if not cnn_windows:
+      return None, None
+    return cnn.windows(self.meta["max_len"], self.meta["hyper"]["cnn_kernel"], self.meta["hyper"]["cnn_blocks"])
+
+  def predict(self, split: Split, cnn_windows: bool = True) -> np.ndarray:
     """float32[n, classes] probabilities for an encoded split (with `sec` attached when the bundle's
-    networks read structure), in split order."""
+    networks read structure), in split order.
+
+    With `cnn_windows` a CNN reads each sequence through the narrowest inference window that holds it
+    (the same function, ~1.7x faster on nRC's lengths, equal to the full-width result to ~1e-7 as float
+    sums are ordered differently); without, through its full width, as training evaluated it, so that
+    the training workdir's predictions are reproduced bit for bit.
+    """
     batch = self.meta["eval_batch_size"]
-    outputs = {name: predict(state, split, batch, bucket_lengths=self.meta["networks"][name]["buckets"])
-               for name, state in self.states.items() if name != COLLAB_NETWORK}
+    outputs = {}
+    for name, state in self.states.items():
+      if name != COLLAB_NETWORK:
+        lengths, capacities = self.buckets(name, cnn_windows)
+        outputs[name] = predict(state, split, batch, bucket_lengths=lengths, capacities=capacities)
     if COLLAB_NETWORK not in self.states:
       return outputs[self.meta["model"]]["probs"]
     raw = combine.raw_features(self.meta["collaborative"]["spec"],
@@ -191,7 +210,7 @@ def load(directory: str) -> Bundle:
   hyper = monikers.Hyper(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["hyper"].items()})
   states = {}
   for name, net in meta["networks"].items():
-    model = monikers.build(monikers.MONIKERS[name], len(meta["classes"]), hyper)
+    model = monikers.build(monikers.MONIKERS[name], len(meta["classes"]), hyper, length=meta["max_len"])
     states[name] = _restore(directory, name, model, _example(net["inputs"], meta["max_len"], net["buckets"]))
   mean = std = None
   if "collaborative" in meta:

@@ -97,7 +97,9 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
     assert second["models"][name]["resumed_from_epoch"] == results["models"][name]["epochs"]
     assert second["models"][name]["test"] == results["models"][name]["test"]
 
-  # Exported bundles, loaded without the workdir, reproduce the workdir's test-set predictions exactly.
+  # Exported bundles, loaded without the workdir, reproduce the workdir's test-set predictions exactly (the
+  # CNN read at full width as in training); with the CNN's exact inference windows (the default), the same
+  # classes and the probabilities to 1e-6.
   from rcl import bundle  # noqa: PLC0415
   env = dict(os.environ, PYTHONPATH=REPO)
   test_ids = json.loads((workdir / "splits.json").read_text())["test"]
@@ -114,7 +116,10 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
     bundle.export(str(workdir), spec, str(out))
     loaded = bundle.load(str(out))
     saved = np.load(workdir / "models" / directory / "predictions.npz")["test"]
-    np.testing.assert_array_equal(loaded.predict(split), saved, err_msg=spec)
+    np.testing.assert_array_equal(loaded.predict(split, cnn_windows=False), saved, err_msg=spec)
+    windowed = loaded.predict(split)
+    np.testing.assert_array_equal(windowed.argmax(1), saved.argmax(1), err_msg=spec)
+    np.testing.assert_allclose(windowed, saved, rtol=0, atol=1e-6, err_msg=spec)
   # `rcl classify` streams the whole FASTA through the exported collaborative bundle, in small chunks.
   tsv = tmp_path / "pred.tsv"
   proc = subprocess.run([sys.executable, "-m", "rcl.cli", "classify", f"--model={tmp_path / 'bundle_collab_LD_A_O_G'}",

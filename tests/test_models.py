@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rcl.models import inputs, monikers
+from rcl.models import cnn, inputs, monikers
 from rcl.models.cnn import CNN
 from rcl.models.gru import BiGRU
 from rcl.models.rnn import RNN
@@ -32,6 +32,40 @@ def test_cnn_shapes(kind):
   assert out["logits"].shape == (4, 7) and out["ld"].shape == (4, 12)
   assert variables["params"]["Conv_0"]["kernel"].shape == (5, {"seq": 8, "sec": 3, "seq+sec": 11}[kind], 8)
   assert "batch_stats" in variables
+
+
+@pytest.mark.parametrize("kernel,blocks,kind", [(5, 3, "seq"), (4, 2, "seq+sec")])
+def test_cnn_windowed_inference_equals_full_width(kernel, blocks, kind):
+  """A batch cut to an inference window gives what the full-width batch gives, for every window and rows
+  up to its capacity (the convolution stack over the window, joined to the all-padding input's)."""
+  length = 96
+  model = CNN(num_classes=5, filters=6, kernel_size=kernel, blocks=blocks, dense=(16, 8), input_kind=kind,
+              length=length)
+  batch = _batch(b=48, length=length, seed=kernel, sec=True)
+  batch["length"] = np.arange(1, 97, 2, dtype=np.int32)  # every length class
+  outside = np.arange(length)[None] >= batch["length"][:, None]
+  batch["seq"][outside], batch["sec"][outside] = 0, 0
+  batch["seq"][20, :] = np.where(outside[20], 0, 5)  # ambiguity codes (zero rows) inside a sequence
+  variables = model.init(jax.random.key(1), batch, train=False)
+  # Non-zero biases and BatchNorm shifts, so that padding does not stay zero through the stack.
+  variables = {"params": jax.tree.map(lambda v: v + 0.1 * jax.random.normal(jax.random.key(2), v.shape),
+                                      variables["params"]), "batch_stats": variables["batch_stats"]}
+  full = model.apply(variables, batch, train=False)
+  widths, capacities = cnn.windows(length, kernel, blocks, step=2 ** blocks * 2)
+  assert widths[-1] == capacities[-1] == length and len(widths) > 2
+  assert all(c < w for w, c in zip(widths[:-1], capacities[:-1]))
+  for width, capacity in zip(widths[:-1], capacities[:-1]):
+    rows = np.flatnonzero(batch["length"] <= capacity)
+    assert rows.size
+    window = {k: (v[rows, :width] if v.ndim == 2 else v[rows]) for k, v in batch.items()}
+    out = model.apply(variables, window, train=False)
+    for name in ("logits", "ld"):
+      np.testing.assert_allclose(out[name], np.asarray(full[name])[rows], rtol=1e-6, atol=1e-6)
+    # One step past its capacity a window no longer holds the whole receptive field of the kept positions.
+    assert cnn.zero_start(capacity + 1, kernel, blocks) > cnn.exact_prefix(width, kernel, blocks)
+  with pytest.raises(ValueError, match="full-width batches only"):
+    model.apply(variables, {k: v[:, :widths[0]] if v.ndim == 2 else v for k, v in batch.items()}, train=True,
+                rngs={"noise": jax.random.key(0), "dropout": jax.random.key(0)}, mutable=["batch_stats"])
 
 
 def test_cnn_noise_only_in_training():

@@ -61,7 +61,8 @@ def _make(split: Split, rows: np.ndarray, valid: int, length: int | None, epoch:
 
 
 def plan_batches(split: Split, batch_size: int, *, seed: int | None = None, epoch: int = 0,
-                 bucket_lengths: Sequence[int] | None = None) -> list[tuple[np.ndarray, int, int]]:
+                 bucket_lengths: Sequence[int] | None = None,
+                 capacities: Sequence[int] | None = None) -> list[tuple[np.ndarray, int, int]]:
   """The epoch's batches as (rows, valid, padded length or None for full width), without arrays.
 
   Args:
@@ -70,6 +71,8 @@ def plan_batches(split: Split, batch_size: int, *, seed: int | None = None, epoc
     seed: None for the split's order (evaluation), else a shuffle seeded by (seed, epoch).
     epoch: mixes into the shuffle so each epoch differs, reproducibly (resume-safe).
     bucket_lengths: None pads every batch to the split's width; else the allowed padded lengths.
+    capacities: the longest sequence each bucket admits, in the order of sorted `bucket_lengths` (default:
+      the bucket lengths; a CNN's inference windows admit less than their width, `rcl.models.cnn.windows`).
   """
   n = len(split)
   if n == 0:
@@ -79,7 +82,7 @@ def plan_batches(split: Split, batch_size: int, *, seed: int | None = None, epoc
   if not bucket_lengths:
     return [(rows, valid, None) for rows, valid in _chunks(order, batch_size)]
   edges = sorted(bucket_lengths)
-  which = bucket_of(split.lengths[order], edges)
+  which = bucket_of(split.lengths[order], edges if capacities is None else capacities)
   plan = []
   left = order[:0]
   for b, length in enumerate(edges):
@@ -93,12 +96,14 @@ def plan_batches(split: Split, batch_size: int, *, seed: int | None = None, epoc
 
 
 def batches(split: Split, batch_size: int, *, seed: int | None = None, epoch: int = 0,
-            bucket_lengths: Sequence[int] | None = None) -> Iterator[dict[str, np.ndarray]]:
+            bucket_lengths: Sequence[int] | None = None,
+            capacities: Sequence[int] | None = None) -> Iterator[dict[str, np.ndarray]]:
   """Yields the batches of `plan_batches` as dicts of numpy arrays, cut from `split.columns(epoch)`.
 
   Each batch holds the split's columns for its rows (sequence splits: seq uint8[b, L], length int32[b],
   label int32[b] and, with structures, sec uint8[b, L]; feature tables: features float32[b, d],
   label int32[b]) plus mask float32[b] (1 for real rows) and index int32[b] (row in the split).
   """
-  for rows, valid, length in plan_batches(split, batch_size, seed=seed, epoch=epoch, bucket_lengths=bucket_lengths):
+  for rows, valid, length in plan_batches(split, batch_size, seed=seed, epoch=epoch, bucket_lengths=bucket_lengths,
+                                          capacities=capacities):
     yield _make(split, rows, valid, length, epoch)

@@ -1,12 +1,66 @@
-"""The paper's CNN component (Fig. 1): 5 x [Conv1D, BatchNorm, MaxPool, GaussianNoise, Dropout], dense head."""
+"""The paper's CNN component (Fig. 1): 5 x [Conv1D, BatchNorm, MaxPool, GaussianNoise, Dropout], dense head.
+
+Exact windowed inference. The Flatten/Dense head fixes the input width L (max_len), yet a sequence of
+length l < L is followed by padding, whose one-hot rows are zero. In inference every block is local (SAME
+convolution, ReLU, BatchNorm with running statistics, max-pooling), so a final-layer position whose
+receptive field lies wholly in the padding holds exactly what an all-padding input gives there, and a
+position whose receptive field ends before a window's edge is computed exactly from that window alone.
+The model therefore reads a batch narrower than L (a window of width W, `windows`) as: the convolution
+stack over the window, joined at each row's `zero_start` to the stack's output for one all-padding
+input of width L; then the head as usual. For nRC's lengths this does ~0.6x of the full width's
+convolution work.
+"""
 
 from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from rcl.models import inputs
-from rcl.models.noise import Dropout, regularised
+from rcl.models.noise import Dropout, GaussianNoise
+
+
+def _pads(kernel_size: int) -> tuple[int, int]:
+  """(left, right) extent of a SAME convolution's window around its centre."""
+  left = (kernel_size - 1) // 2
+  return left, kernel_size - 1 - left
+
+
+def zero_start(lengths, kernel_size: int, blocks: int):
+  """int[b] sequence lengths -> int[b] first final-layer position whose receptive field is all padding
+  (NumPy or JAX integers)."""
+  left, _ = _pads(kernel_size)
+  z = lengths
+  for _ in range(blocks):
+    z = (z + left + 1) // 2  # the convolution shifts it right by `left`, the pool halves it (rounding up)
+  return z
+
+
+def exact_prefix(width: int, kernel_size: int, blocks: int) -> int:
+  """How many final-layer positions the stack computes exactly from a window of `width` alone."""
+  _, right = _pads(kernel_size)
+  v = width
+  for _ in range(blocks):
+    v = max(v - right, 0) // 2
+  return v
+
+
+def windows(max_len: int, kernel_size: int, blocks: int, step: int = 128) -> tuple[tuple[int, ...], tuple[int, ...]]:
+  """Window widths (multiples of `step`, a multiple of 2^blocks, below max_len; each serving at least
+  step / 2 positions) and, for each, the longest sequence it serves exactly; then max_len itself, which
+  serves every sequence. Each width is one more compiled shape: a step of 128 keeps them few."""
+  if step % 2 ** blocks:
+    raise ValueError(f"window step {step} must be a multiple of 2^blocks = {2 ** blocks}")
+  widths, capacity = [], []
+  for width in range(step, max_len, step):
+    limit = exact_prefix(width, kernel_size, blocks)
+    serves = int(np.searchsorted(zero_start(np.arange(max_len + 1), kernel_size, blocks), limit, side="right")) - 1
+    if serves >= step // 2 and (not capacity or serves > capacity[-1]):
+      widths.append(width)
+      capacity.append(serves)
+  return tuple(widths) + (max_len,), tuple(capacity) + (max_len,)
 
 
 class CNN(nn.Module):
@@ -21,6 +75,7 @@ class CNN(nn.Module):
     noise: Gaussian noise standard deviation sigma (paper: 1.0 = regularisation level lambda).
     dropout: dropout rate (paper: 0.5 = lambda x 50%).
     input_kind: "seq", "sec" or "seq+sec".
+    length: the input width L (max_len) when known: inference then also reads narrower windows (`windows`).
     batch_axis: the shard_map axis a data-parallel batch is split over: BatchNorm then averages its
       statistics over the whole batch, not one shard (set by `fit` when it is given a mesh).
   """
@@ -32,6 +87,7 @@ class CNN(nn.Module):
   noise: float = 1.0
   dropout: float = 0.5
   input_kind: str = "seq"
+  length: int | None = None
   batch_axis: str | None = None
 
   @nn.compact
@@ -39,20 +95,35 @@ class CNN(nn.Module):
     """Classifies a batch.
 
     Args:
-      batch: 'seq' (and/or 'sec') uint8[b, L] codes; L is fixed for a given model (Flatten).
+      batch: 'seq' (and/or 'sec') uint8[b, W] codes and 'length' int32[b]. W is the model's input width L
+        (fixed by Flatten at initialisation) or, in inference when `length` is set, a narrower window that
+        every row fits (`windows`: a row longer than its window's capacity would be misread).
       train: enables batch-statistics updates, noise and dropout (needs 'noise' and 'dropout' RNGs).
 
     Returns:
       'logits' float32[b, num_classes] and 'ld' float32[b, dense[-1]] (last dense layer features).
     """
-    x = inputs.embed(batch, self.input_kind)  # [b, L, c]
-    for _ in range(self.blocks):
-      x = nn.Conv(self.filters, (self.kernel_size,), padding="SAME")(x)
-      x = nn.relu(x)
-      x = nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3, axis_name=self.batch_axis)(x)
-      x = nn.max_pool(x, (2,), strides=(2,))  # [b, L / 2, filters]
-      x = regularised(self.noise, self.dropout, not train)(x)
-    x = x.reshape(x.shape[0], -1)  # [b, L / 2^blocks * filters]
+    blocks = [(nn.Conv(self.filters, (self.kernel_size,), padding="SAME"),
+               nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3, axis_name=self.batch_axis),
+               GaussianNoise(self.noise), Dropout(self.dropout)) for _ in range(self.blocks)]
+
+    def stack(x):  # [b, W, c] -> [b, W / 2^blocks, filters]
+      for conv, norm, noise, dropout in blocks:
+        x = norm(nn.relu(conv(x)))
+        x = nn.max_pool(x, (2,), strides=(2,))  # [b, W / 2, filters]
+        x = dropout(noise(x, not train), not train)
+      return x
+
+    x = inputs.embed(batch, self.input_kind)  # [b, W, c]
+    h = stack(x)
+    if self.length is not None and x.shape[1] < self.length:  # a window: join the padding's features
+      if train:
+        raise ValueError(f"a CNN of input width {self.length} trains on full-width batches only, got {x.shape[1]}")
+      padding = stack(jnp.zeros((1, self.length, x.shape[-1]), x.dtype))  # [1, L / 2^blocks, filters]
+      start = zero_start(batch["length"], self.kernel_size, self.blocks)  # [b]
+      h = jnp.pad(h, ((0, 0), (0, padding.shape[1] - h.shape[1]), (0, 0)))
+      h = jnp.where(jnp.arange(padding.shape[1])[None, :, None] < start[:, None, None], h, padding)
+    x = h.reshape(h.shape[0], -1)  # [b, L / 2^blocks * filters]
     for i, width in enumerate(self.dense):
       x = nn.relu(nn.Dense(width)(x))
       if i < len(self.dense) - 1:

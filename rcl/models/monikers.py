@@ -88,12 +88,13 @@ def describe(moniker: Moniker, hyper: Hyper = Hyper()) -> str:
   return moniker.method
 
 
-def build(moniker: Moniker, num_classes: int, hyper: Hyper = Hyper()) -> nn.Module:
-  """The Linen module for a moniker under the given hyper-parameters."""
+def build(moniker: Moniker, num_classes: int, hyper: Hyper = Hyper(), length: int | None = None) -> nn.Module:
+  """The Linen module for a moniker under the given hyper-parameters; `length` (max_len) lets a CNN's
+  inference read windows narrower than its input width (`rcl.models.cnn`)."""
   if moniker.arch == "cnn":
     return CNN(num_classes=num_classes, filters=hyper.cnn_filters or moniker.filters,
                kernel_size=hyper.cnn_kernel, blocks=hyper.cnn_blocks, dense=tuple(hyper.cnn_dense),
-               noise=hyper.noise, dropout=hyper.dropout, input_kind=moniker.input_kind)
+               noise=hyper.noise, dropout=hyper.dropout, input_kind=moniker.input_kind, length=length)
   if moniker.arch == "rnn":
     return RNN(num_classes=num_classes, hidden=hyper.rnn_hidden, attention=hyper.rnn_attention,
                dense=tuple(hyper.rnn_dense), noise=hyper.noise, dropout=hyper.dropout,

@@ -25,8 +25,8 @@ def _sharded(step, mesh: Mesh, sharded_out: bool):
 
 
 def _device_batches(split: Split, batch_size: int, bucket_lengths, mesh: Mesh | None, seed: int | None = None,
-                    epoch: int = 0):
-  for batch in batches(split, batch_size, bucket_lengths=bucket_lengths, seed=seed, epoch=epoch):
+                    epoch: int = 0, capacities: Sequence[int] | None = None):
+  for batch in batches(split, batch_size, bucket_lengths=bucket_lengths, seed=seed, epoch=epoch, capacities=capacities):
     index, mask = batch.pop("index"), batch["mask"]
     yield (sharding.shard_batch(batch, mesh) if mesh is not None else batch), index, mask
 
@@ -51,11 +51,13 @@ def evaluate(state: TrainState, split: Split, batch_size: int = 256, *,
 
 
 def predict(state: TrainState, split: Split, batch_size: int = 256, *,
-            bucket_lengths: Sequence[int] | None = None, mesh: Mesh | None = None) -> dict[str, np.ndarray]:
-  """Per-sequence outputs in split order: 'probs' float32[n, classes] (O) and 'ld' float32[n, d] (LD)."""
+            bucket_lengths: Sequence[int] | None = None, mesh: Mesh | None = None,
+            capacities: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+  """Per-sequence outputs in split order: 'probs' float32[n, classes] (O) and 'ld' float32[n, d] (LD).
+  `capacities`: see `batching.plan_batches`."""
   predict_fn = _predict if mesh is None else _sharded(steps.predict_step, mesh, True)
-  return _gather(len(split), ((predict_fn(state, batch), index, mask)
-                              for batch, index, mask in _device_batches(split, batch_size, bucket_lengths, mesh)))
+  device_batches = _device_batches(split, batch_size, bucket_lengths, mesh, capacities=capacities)
+  return _gather(len(split), ((predict_fn(state, batch), index, mask) for batch, index, mask in device_batches))
 
 
 def sample(state: TrainState, split: Split, batch_size: int, key: jax.Array, draws: int, *,
