@@ -149,6 +149,10 @@ CLASSIFY_CASES = {
                                  "the following arguments are required: --input"),
     "rcl export: not a workdir": (["rcl.cli", "export", "--workdir={tmp}/adir", "--model=A", "--out={tmp}/b"],
                                   "error: {tmp}/adir/config.json not found: {tmp}/adir is not an rcl experiment"),
+    "rcl evaluate: unlabelled record": (["rcl.cli", "evaluate", "--input={tmp}/nolabel.fa"],
+                                        "error: {tmp}/nolabel.fa:1 (record 'a'): missing class label"),
+    "rcl classify: no workers": (["rcl.cli", "classify", "--input={tmp}/good.fa", "--workers=0"],
+                                 "error: --top_k, --chunk and --workers must be positive"),
 }
 
 
