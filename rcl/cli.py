@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,7 +62,7 @@ def _duration(seconds: float) -> str:
   return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
-def _progress(position) -> callable:
+def _progress(position) -> Callable[[int, float], None]:
   """The progress line printed after each chunk: records, records/s and, when the input's size is known,
   the share read and an ETA."""
   def show(done: int, seconds: float) -> None:
