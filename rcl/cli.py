@@ -64,7 +64,7 @@ def _duration(seconds: float) -> str:
 
 def _progress(position) -> Callable[[int, float], None]:
   """The progress line printed after each chunk: records, records/s and, when the input's size is known,
-  the share read and an ETA."""
+  an ETA (the total estimated from the records per byte read so far)."""
   def show(done: int, seconds: float) -> None:
     line = f"classified {done} records, {done / max(seconds, 1e-9):.0f} records/s"
     fraction = position.fraction()
