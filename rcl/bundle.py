@@ -68,27 +68,25 @@ def _variables(state: TrainState) -> dict:
   return {"params": state.params, "batch_stats": state.batch_stats}
 
 
-def load_run_config(workdir: str) -> ExperimentConfig:
-  """The configuration an experiment directory was run with (its config.json)."""
+def load_run_config(workdir: str) -> tuple[ExperimentConfig, str]:
+  """The configuration an experiment directory was run with and its command line (its config.json)."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise FileNotFoundError(f"{path} not found: {workdir} is not an rcl experiment directory")
   with open(path) as f:
     saved = json.load(f)
-  saved.pop("command", None)
-  return from_dict(ExperimentConfig, saved)
+  command = saved.pop("command", "")
+  return from_dict(ExperimentConfig, saved), command
 
 
 def export(workdir: str, spec: str, out: str) -> dict:
   """Writes the bundle of model `spec` (a moniker A-G or a collaborative spec such as 'LD(A)+LD(E)')
   trained in `workdir` to the new directory `out`; returns its bundle.json content."""
-  config = load_run_config(workdir)
+  config, command = load_run_config(workdir)
   with open(os.path.join(workdir, "vocabulary.json")) as f:
     classes = json.load(f)["classes"]
   with open(os.path.join(workdir, "results.json")) as f:
     results = json.load(f)
-  with open(os.path.join(workdir, "config.json")) as f:
-    command = json.load(f).get("command", "")
   with open(os.path.join(workdir, "data_summary.json")) as f:
     summary = json.load(f)
   collaborative = spec not in monikers.MONIKERS
@@ -104,7 +102,7 @@ def export(workdir: str, spec: str, out: str) -> dict:
     moniker = monikers.MONIKERS[name]
     model = monikers.build(moniker, len(classes), config.hyper)
     buckets = config.bucket_lengths(moniker.arch)
-    state, _ = load_selected(os.path.join(workdir, "models", name, "checkpoints"), model,
+    state, _ = load_selected(os.path.join(model_dir(workdir, name), "checkpoints"), model,
                              _example(moniker.input_kind, config.data.max_len, buckets), expect={"classes": classes})
     write_bytes(os.path.join(out, "networks", f"{name}.msgpack"), flax.serialization.to_bytes(_variables(state)))
     networks[name] = {"moniker": name, "arch": moniker.arch, "inputs": moniker.input_kind,
@@ -120,7 +118,7 @@ def export(workdir: str, spec: str, out: str) -> dict:
                          "test_macro_f1": entry["test"].get("f1_macro"),
                          "trained_with": results.get("environment")}}
   if collaborative:
-    feats = {m: features.load(os.path.join(workdir, "models", m, "features.npz")) for m in members}
+    feats = {m: features.load(os.path.join(model_dir(workdir, m), "features.npz")) for m in members}
     source = features.SAMPLED if entry.get("train_features") == "sampled" else "train"
     mean, std = combine.standardisation(combine.raw_features(spec, {m: feats[m][source] for m in members}))
     mlp = CollabMLP(num_classes=len(classes), dense=tuple(config.collab.dense), noise=config.hyper.noise,
@@ -134,8 +132,8 @@ def export(workdir: str, spec: str, out: str) -> dict:
     meta["collaborative"] = {"spec": spec, "dense": list(config.collab.dense), "inputs": int(len(mean))}
   write_bytes(os.path.join(out, BUNDLE_FILE), json.dumps(meta, indent=1).encode())
   files = sorted(os.path.relpath(os.path.join(r, n), out) for r, _, ns in os.walk(out) for n in ns)
-  write_bytes(os.path.join(out, MANIFEST_FILE),
-         json.dumps({f: _sha256(os.path.join(out, f)) for f in files}, indent=1).encode())
+  manifest = {f: _sha256(os.path.join(out, f)) for f in files}
+  write_bytes(os.path.join(out, MANIFEST_FILE), json.dumps(manifest, indent=1).encode())
   return meta
 
 

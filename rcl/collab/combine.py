@@ -74,9 +74,8 @@ def combine(spec: str, features: dict[str, Features], labels: dict[str, np.ndarr
   missing = sorted({m for _, m in terms} - set(features))
   if missing:
     raise ValueError(f"{spec!r} needs component(s) {missing}, which were not trained in this run")
-  raw = {}
-  for name, source in (("train", train_from), ("val", "val"), ("test", "test")):
-    raw[name] = np.concatenate([features[m][source][kind] for kind, m in terms], axis=-1).astype(np.float32)
+  raw = {name: raw_features(spec, {m: features[m][source] for _, m in terms})
+         for name, source in (("train", train_from), ("val", "val"), ("test", "test"))}
   mean, std = standardisation(raw["train"])
   return {name: FeatureTable((raw[name] - mean) / std, labels[name]) for name in SPLITS}
 
@@ -90,5 +89,6 @@ def standardisation(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def raw_features(spec: str, features: dict[str, dict[str, np.ndarray]]) -> np.ndarray:
-  """The unstandardised combined features of one split: `features` maps moniker -> kind -> float32[n, d]."""
+  """The unstandardised combined features of one split: `features` maps moniker -> kind -> float32[n, d]
+  (or [draws, n, d])."""
   return np.concatenate([features[m][kind] for kind, m in parse(spec)], axis=-1).astype(np.float32)

@@ -11,6 +11,7 @@ input of width L; then the head as usual. For nRC's lengths this does ~0.6x of t
 convolution work.
 """
 
+import functools
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -47,16 +48,17 @@ def exact_prefix(width: int, kernel_size: int, blocks: int) -> int:
   return v
 
 
+@functools.cache
 def windows(max_len: int, kernel_size: int, blocks: int, step: int = 128) -> tuple[tuple[int, ...], tuple[int, ...]]:
   """Window widths (multiples of `step`, a multiple of 2^blocks, below max_len; each serving at least
   step / 2 positions) and, for each, the longest sequence it serves exactly; then max_len itself, which
   serves every sequence. Each width is one more compiled shape: a step of 128 keeps them few."""
   if step % 2 ** blocks:
     raise ValueError(f"window step {step} must be a multiple of 2^blocks = {2 ** blocks}")
+  starts = zero_start(np.arange(max_len + 1), kernel_size, blocks)  # nondecreasing in the length
   widths, capacity = [], []
   for width in range(step, max_len, step):
-    limit = exact_prefix(width, kernel_size, blocks)
-    serves = int(np.searchsorted(zero_start(np.arange(max_len + 1), kernel_size, blocks), limit, side="right")) - 1
+    serves = int(np.searchsorted(starts, exact_prefix(width, kernel_size, blocks), side="right")) - 1
     if serves >= step // 2 and (not capacity or serves > capacity[-1]):
       widths.append(width)
       capacity.append(serves)
