@@ -1,31 +1,38 @@
 # Two commands for a fresh machine: `make run` (the small Test13 experiment) and `make test`.
-# Each creates the virtual environment .venv on first use (CPU JAX; see BUILD.md for GPU/TPU).
+# Each creates the virtual environment .venv on first use. PLATFORM picks JAX's build: cpu (default),
+# cuda12, cuda13 or tpu (`make install PLATFORM=cuda12`; BUILD.md, "GPU / TPU").
 PYTHON ?= python3
 VENV ?= .venv
+PLATFORM ?= cpu
 BIN := $(VENV)/bin
-export RCL_DATA_DIR ?= $(abspath ../shared/data)
+comma := ,
+EXTRAS := test$(if $(filter-out cpu,$(PLATFORM)),$(comma)$(PLATFORM))
 
-$(BIN)/.installed: pyproject.toml
+ifeq ($(filter $(PLATFORM),cpu cuda12 cuda13 tpu),)
+$(error PLATFORM=$(PLATFORM): choose cpu, cuda12, cuda13 or tpu)
+endif
+
+$(BIN)/.installed-$(PLATFORM): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
 .PHONY: install run test bench pretrained
-install: $(BIN)/.installed
+install: $(BIN)/.installed-$(PLATFORM)
 
-run: $(BIN)/.installed
+run: $(BIN)/.installed-$(PLATFORM)
 	$(BIN)/python -m experiments.run --flagfile=experiments/test13_small.flags
 
 # Two pytest workers (CI has 2 cores); a test file stays on one worker so its fixtures are built once.
-test: $(BIN)/.installed
+test: $(BIN)/.installed-$(PLATFORM)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-bench: $(BIN)/.installed
+bench: $(BIN)/.installed-$(PLATFORM)
 	$(BIN)/python -m experiments.bench
 
 # The bundle shipped in the package (rcl/pretrained/test13_small): the small profile's best model by
 # validation accuracy, LD(A)+LD(E), exported from the workdir `make run` writes.
-pretrained: $(BIN)/.installed
+pretrained: $(BIN)/.installed-$(PLATFORM)
 	rm -rf rcl/pretrained/test13_small
 	$(BIN)/python -m rcl.cli export --workdir=runs/test13_small --model='LD(A)+LD(E)' --out=rcl/pretrained/test13_small

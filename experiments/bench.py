@@ -20,13 +20,14 @@ import jax
 from absl import app, flags
 
 from rcl.data.batching import batches, plan_batches
+from rcl.data import location
 from rcl.data.dataset import load_dataset
 from rcl.config import ExperimentConfig
 from rcl.models import monikers, noise
 from rcl.train import sharding, steps
 from rcl.train.state import create_state
 
-_DATA_DIR = flags.DEFINE_string("data_dir", os.environ.get("RCL_DATA_DIR", "data"), "Directory holding nrc/.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Directory holding nrc/ (default: rcl/data/location.py's rule).")
 _MODELS = flags.DEFINE_list("models", ["A", "E", "P"],
                             "What to measure: A (CNN), E (RNN), P (regularisation population vs sequential).")
 _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps per fixed-shape measurement.")
@@ -196,9 +197,11 @@ def bench_population(data, levels, filters, n_steps):
 def main(argv):
   del argv
   sharding.request_cpu_devices(_CPU_DEVICES.value)
-  nrc = os.path.join(_DATA_DIR.value, "nrc")
-  data = load_dataset([os.path.join(nrc, "dataset_Rfam_6320_13classes.fasta"),
-                       os.path.join(nrc, "dataset_Rfam_validated_2600_13classes.fasta")], seed=0)
+  where = location.data_dir(_DATA_DIR.value)
+  files = [os.path.join(where.path, "nrc", name) for name in ("dataset_Rfam_6320_13classes.fasta",
+                                                               "dataset_Rfam_validated_2600_13classes.fasta")]
+  location.require(files, where, progress=print)
+  data = load_dataset(files, seed=0)
   print(f"# devices: {jax.devices()}; Test13 train split: {len(data.splits['train'])} sequences", flush=True)
   if "A" in _MODELS.value:
     bench_cnn(data, _STEPS.value)

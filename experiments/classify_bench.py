@@ -22,6 +22,7 @@ import numpy as np
 from absl import app, flags
 
 from rcl.cli import shipped
+from rcl.data import location
 from rcl.data.fasta import read_fasta
 
 _RECORDS = flags.DEFINE_list("records", ["10000", "100000"], "Input sizes (records).")
@@ -29,7 +30,7 @@ _MODELS = flags.DEFINE_list("models", ["shipped"], "Bundles to run: 'shipped' or
 _SOURCES = flags.DEFINE_list("sources", ["nrc/dataset_Rfam_6320_13classes.fasta",
                                          "nrc/dataset_Rfam_validated_2600_13classes.fasta"],
                              "FASTA files under --data_dir the records are drawn from.")
-_DATA_DIR = flags.DEFINE_string("data_dir", os.environ.get("RCL_DATA_DIR", "../shared/data"), "Data directory.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Data directory (default: rcl/data/location.py's rule).")
 _MUTATION = flags.DEFINE_float("mutation", 0.05, "Share of letters substituted in each drawn record.")
 _WORKERS = flags.DEFINE_integer("workers", 4, "rcl classify --workers.")
 
@@ -66,7 +67,10 @@ def run(model: str | None, fasta: str, cache: str, workers: int) -> tuple[float,
 
 def main(argv):
   del argv
-  sequences = [r.sequence for name in _SOURCES.value for r in read_fasta(os.path.join(_DATA_DIR.value, name))]
+  where = location.data_dir(_DATA_DIR.value)
+  files = [os.path.join(where.path, name) for name in _SOURCES.value]
+  location.require(files, where, progress=print)
+  sequences = [r.sequence for path in files for r in read_fasta(path)]
   print(f"{'model':<28} {'records':>8} {'run':>5} {'seconds':>8} {'records/s':>10} {'peak RSS GB':>12}")
   with tempfile.TemporaryDirectory() as tmp:
     for model in _MODELS.value:

@@ -6,7 +6,6 @@ the flags become the configuration, and the library does the work.
 
 import dataclasses
 import logging as std_logging
-import os
 import shlex
 import sys
 
@@ -14,12 +13,14 @@ from absl import app, flags, logging
 
 from experiments import config_flags
 from rcl.config import ExperimentConfig
+from rcl.data import location
 from rcl.experiment.pipeline import run_experiment, run_seeds
 from rcl.train import sharding
 
 config_flags.define(ExperimentConfig())
-_DATA_DIR = flags.DEFINE_string("data_dir", os.environ.get("RCL_DATA_DIR", "data"),
-                                "Directory the FASTA paths are relative to (default: $RCL_DATA_DIR, else data/).")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "Directory the FASTA paths are relative to (default: $RCL_DATA_DIR, else ../shared/data if "
+    "present, else ~/.cache/rcl/data, where missing data sets are fetched; rcl/data/location.py).")
 _SEEDS = flags.DEFINE_list("seeds", [], "Repeat the whole pipeline per seed and report mean +- sd (overrides --seed).")
 flags.register_validator("seeds", lambda v: all(s.lstrip("-").isdigit() for s in v), "--seeds takes integers")
 _CPU_DEVICES = flags.DEFINE_integer(
@@ -61,7 +62,11 @@ def main(argv):
   callbacks = {"log": lambda s: print(s, flush=True), "on_epoch": _progress(), "on_fold": _fold_progress()}
   try:
     config = config_flags.build(ExperimentConfig())
-    config = dataclasses.replace(config, data=config.data.resolved(_DATA_DIR.value))
+    where = location.data_dir(_DATA_DIR.value)
+    config = dataclasses.replace(config, data=config.data.resolved(where.path))
+    data = config.data
+    location.require(data.files + data.train_files + data.val_files + data.test_files, where,
+                     progress=lambda line: print(line, flush=True))
     if _SEEDS.value:
       run_seeds(config, [int(s) for s in _SEEDS.value], command=command, **callbacks)
     else:

@@ -4,6 +4,7 @@
   rcl evaluate --input=labelled.fasta[.gz] [--model=BUNDLE] [--out=DIR]
   rcl export --workdir=runs/x --model='LD(A)+LD(E)' --out=BUNDLE
   rcl models [BUNDLE ...]
+  rcl data fetch [nrc|rfam-novel|all] [--dest DIR]
 
 Without --model, classify and evaluate use the pretrained bundle shipped in the package
 (rcl/pretrained/), when there is one.
@@ -20,6 +21,8 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+
+from rcl import allocator
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
   e.add_argument("--out", required=True, help="the new bundle directory")
   m = sub.add_parser("models", help="describe bundles: model, classes, provenance")
   m.add_argument("bundles", nargs="*", help="bundle directories (default: the shipped ones)")
+  d = sub.add_parser("data", help="the public data sets (nRC, Rfam-novel)")
+  f = d.add_subparsers(dest="action", required=True).add_parser(
+      "fetch", help="download the data sets by pinned URL, verified by sha256 (never twice)")
+  f.add_argument("datasets", nargs="*", default=["all"], choices=("nrc", "rfam-novel", "all"),
+                 help="which data sets (default: all)")
+  f.add_argument("--dest", default=None, help="data directory (default: $RCL_DATA_DIR, else ~/.cache/rcl/data)")
   return parser
 
 
@@ -151,15 +160,32 @@ def _models(args) -> None:
                       "max_len": meta["max_len"], "provenance": meta["provenance"]}, indent=1))
 
 
+def _data(args) -> None:
+  from rcl.data import fetch, location  # noqa: PLC0415
+  dest = args.dest or location.fetch_destination()
+  paths = fetch.fetch(args.datasets, dest, progress=lambda line: print(line, file=sys.stderr, flush=True))
+  print(f"{len(paths)} files verified in {dest}")
+
+
 def main(argv: list[str] | None = None) -> None:
   args = _parser().parse_args(argv)
   _use_compilation_cache()
   logging.getLogger("absl").setLevel(logging.ERROR)
   try:
-    {"classify": _classify, "evaluate": _evaluate, "export": _export, "models": _models}[args.command](args)
+    commands = {"classify": _classify, "evaluate": _evaluate, "export": _export, "models": _models, "data": _data}
+    commands[args.command](args)
   except (ValueError, OSError) as e:
     sys.exit(f"error: {e}")
 
 
+def console() -> None:
+  """The installed `rcl` command (and `python -m rcl.cli`): main() on the command line's arguments, in a
+  process whose malloc maps XLA's large buffers with huge pages when it classifies (`rcl.allocator`)."""
+  argv = sys.argv[1:]
+  if argv[:1] in (["classify"], ["evaluate"]):
+    allocator.restart_with_huge_pages("rcl.cli", argv)
+  main(argv)
+
+
 if __name__ == "__main__":
-  main()
+  console()
