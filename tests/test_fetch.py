@@ -200,3 +200,13 @@ def test_a_clean_clone_without_data_fetches_and_runs(tmp_path, real_data):
                         text=True, timeout=300)
   assert proc.returncode == 1 and "`rcl data fetch nrc --dest" in proc.stderr
   assert "Traceback" not in proc.stderr and "No such file or directory" not in proc.stderr
+  # No data directory at all and no network (nothing listens at the mirror): the cache is tried, and the
+  # error says what failed and names the command.
+  with socket.socket() as closed:
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+  proc = subprocess.run(run, cwd=clone, env=dict(env, RCL_DATA_MIRROR=f"http://127.0.0.1:{port}"),
+                        capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 1 and "cannot connect" in proc.stderr and "`rcl data fetch nrc` tries again" in proc.stderr
+  assert str(tmp_path / "home" / ".cache" / "rcl" / "data") in proc.stdout + proc.stderr
+  assert "Traceback" not in proc.stderr
