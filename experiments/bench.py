@@ -5,19 +5,26 @@ Prints one JSON line per measurement (same fields as ../shared/bench/keras_refer
   training and inference sequences per second, compile time, peak memory.
 - RNN E on real Test13 training batches: a full bucketed epoch, and steps padded to 1000 (the paper's
   way) extrapolated to the same epoch, giving the bucketing speed-up as one ratio from one run.
+- RNN E inference (batch 256) over the same split, bucketed and padded to 1000; the shipped collaborative
+  bundle's inference, its own path (buckets, CNN windows) and padded to its full width.
+- The regularisation population's step, vmapped and mapped over members, against sequential steps.
 - Training is measured on one device and, where there are several (on a CPU: --cpu_devices, one per
   core by default), data parallel over all of them.
-Speed is measured here, on demand, never asserted in tests.
+Speed is measured here, on demand, never asserted in tests. The process restarts itself once with huge
+pages for malloc, as the `rcl` command and `experiments.run` do (rcl/allocator.py).
 """
 
 import json
 import os
 import resource
 import statistics
+import sys
 import time
 
 import jax
 from absl import app, flags
+
+from rcl import allocator
 
 from rcl.data.batching import batches, plan_batches
 from rcl.data import location
@@ -28,8 +35,9 @@ from rcl.train import sharding, steps
 from rcl.train.state import create_state
 
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Directory holding nrc/ (default: rcl/data/location.py's rule).")
-_MODELS = flags.DEFINE_list("models", ["A", "E", "P"],
-                            "What to measure: A (CNN), E (RNN), P (regularisation population vs sequential).")
+_MODELS = flags.DEFINE_list("models", ["A", "E", "C", "P"],
+                            "What to measure: A (CNN), E (RNN training and inference), C (the shipped collaborative "
+                            "model's inference), P (regularisation population vs sequential).")
 _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps per fixed-shape measurement.")
 _PADDED_STEPS = flags.DEFINE_integer("padded_steps", 5, "Timed RNN steps padded to 1000.")
 _POPULATION = flags.DEFINE_list("population_levels", ["0", "0.6", "1.2", "1.8"],
@@ -154,8 +162,63 @@ def bench_rnn(data, padded_steps, hidden):
   return out
 
 
+def _inference_pass(predict_fn, state, device_batches):
+  """Seconds for one pass over `device_batches` (each shape compiled beforehand) and the sequences in it."""
+  for length in sorted({b["seq"].shape[1] for b in device_batches}):
+    jax.block_until_ready(predict_fn(state, next(b for b in device_batches if b["seq"].shape[1] == length)))
+  t0 = time.perf_counter()
+  for b in device_batches:
+    out = predict_fn(state, b)
+  jax.block_until_ready(out)
+  return time.perf_counter() - t0, int(sum(float(b["mask"].sum()) for b in device_batches))
+
+
+def bench_rnn_inference(data, hidden, padded_batches):
+  """RNN E inference (batch 256) over the Test13 training split: length-bucketed, and padded to 1000 (the
+  first `padded_batches` batches)."""
+  model = monikers.build(monikers.MONIKERS["E"], len(data.classes), monikers.Hyper(rnn_hidden=hidden))
+  train = data.splits["train"]
+  state = create_state(model, _device(next(batches(train, 64))), jax.random.key(0))
+  predict_fn = jax.jit(steps.predict_step)
+  rates = {}
+  for padding, lengths, limit in (("buckets", _BUCKETS, None), ("1000", None, padded_batches)):
+    device_batches = [_device(b) for b, _ in zip(batches(train, 256, bucket_lengths=lengths), range(limit or 10**9))]
+    seconds, n = _inference_pass(predict_fn, state, device_batches)
+    rates[padding] = n / seconds
+    _emit(model="E", hidden=hidden, mode="inference", padding=padding, batch=256, seq_per_s=n / seconds,
+          sequences=n, seconds=seconds)
+  print(f"RNN E ({hidden} units) inference: {rates['buckets']:.0f} seq/s bucketed, {rates['1000']:.0f} padded to "
+        f"1000 ({rates['buckets'] / rates['1000']:.1f}x)", flush=True)
+
+
+def bench_collaborative_inference(data):
+  """The shipped collaborative bundle (LD(A)+LD(E), small profile) over the Test13 training split, batch 256:
+  its inference path (E in length buckets, A through its exact windows, the MLP on their features) and
+  padded (E and A at the full 512)."""
+  from rcl import bundle  # noqa: PLC0415
+  from rcl.cli import shipped  # noqa: PLC0415
+  from rcl.data.dataset import Split  # noqa: PLC0415
+  from rcl.data.encoding import encode_sequences  # noqa: PLC0415
+  if not shipped():
+    return
+  model = bundle.load(shipped()[0])
+  train = data.splits["train"]
+  enc = encode_sequences(list(train.sequences), model.meta["max_len"])
+  split = Split(list(train.ids), list(train.sequences), enc.codes, enc.lengths, train.labels)
+  for padding, fast in (("buckets", True), ("512", False)):
+    if not fast:
+      model.meta["networks"]["E"]["buckets"] = None
+    model.predict(split, cnn_windows=fast)  # compiles every shape
+    t0 = time.perf_counter()
+    model.predict(split, cnn_windows=fast)
+    seconds = time.perf_counter() - t0
+    _emit(model=model.meta["model"], mode="inference", padding=padding, batch=model.meta["eval_batch_size"],
+          seq_per_s=len(split) / seconds, sequences=len(split), seconds=seconds)
+
+
 def bench_population(data, levels, filters, n_steps):
-  """One vmapped step over len(levels) CNNs against len(levels) single-model steps, same batches."""
+  """One vmapped step over len(levels) CNNs (the population on accelerators) against len(levels) single-model
+  steps (the population on a CPU, `population.one_by_one`), same batches."""
   from rcl.train.population import member_train_step, stack_states  # noqa: PLC0415
   model = monikers.build(monikers.MONIKERS["A"], len(data.classes), monikers.Hyper(cnn_filters=filters))
   train = data.splits["train"]
@@ -165,18 +228,15 @@ def bench_population(data, levels, filters, n_steps):
   stacked = stack_states([m.replace(tx=members[0].tx) for m in members])
   level_array = jax.numpy.asarray(levels, jax.numpy.float32)
   keys = jax.numpy.stack([key] * len(levels))
-  pop_step = jax.jit(jax.vmap(member_train_step(model), in_axes=(0, None, 0, 0)))
+  pop_steps = {"vmap": jax.jit(jax.vmap(member_train_step(model), in_axes=(0, None, 0, 0)))}
   single = [jax.jit(steps.train_step) for _ in levels]
   singles = [model.clone(noise=noise.rates(lv)[0], dropout=noise.rates(lv)[1]) for lv in levels]
   states = [m.replace(apply_fn=s.apply) for m, s in zip(members, singles)]
   holder = {"pop": stacked, "seq": states}
-  jax.block_until_ready(pop_step(stacked, batch_list[0], keys, level_array))
+  for pop_step in pop_steps.values():
+    jax.block_until_ready(pop_step(stacked, batch_list[0], keys, level_array))
   for i in range(len(levels)):
     jax.block_until_ready(single[i](states[i], batch_list[0], key))
-
-  def run_pop(i):
-    holder["pop"], sums = pop_step(holder["pop"], batch_list[i % len(batch_list)], keys, level_array)
-    return sums
 
   def run_seq(i):
     out = []
@@ -185,17 +245,49 @@ def bench_population(data, levels, filters, n_steps):
       out.append(sums)
     return out
 
-  pop_med, _, _ = _timed(run_pop, n_steps)
   seq_med, _, _ = _timed(run_seq, n_steps)
-  _emit(model=f"A({filters} filters) x {len(levels)} levels", mode="train-population", batch=64,
-        seq_per_s=64 * len(levels) / pop_med, step_s_median=pop_med)
   _emit(model=f"A({filters} filters) x {len(levels)} levels", mode="train-sequential", batch=64,
         seq_per_s=64 * len(levels) / seq_med, step_s_median=seq_med)
-  print(f"population speed-up over sequential training of {len(levels)} levels: {seq_med / pop_med:.2f}x", flush=True)
+  for how, pop_step in pop_steps.items():
+    holder["pop"] = stacked
+
+    def run_pop(i, pop_step=pop_step):
+      holder["pop"], sums = pop_step(holder["pop"], batch_list[i % len(batch_list)], keys, level_array)
+      return sums
+
+    pop_med, _, _ = _timed(run_pop, n_steps)
+    _emit(model=f"A({filters} filters) x {len(levels)} levels", mode=f"train-population-{how}", batch=64,
+          seq_per_s=64 * len(levels) / pop_med, step_s_median=pop_med)
+    print(f"population ({how}) speed-up over sequential training of {len(levels)} levels: "
+          f"{seq_med / pop_med:.2f}x", flush=True)
+
+
+def bench_sweep_wall(data, levels, filters):
+  """Wall time of one epoch of the regularisation sweep as `fit_population` runs it on this backend, against
+  the sum of the members trained alone with `fit` (each its own compilation, as a user would run them)."""
+  from rcl.train.loop import FitConfig, fit  # noqa: PLC0415
+  from rcl.train.population import fit_population, one_by_one  # noqa: PLC0415
+  model = monikers.build(monikers.MONIKERS["A"], len(data.classes), monikers.Hyper(cnn_filters=filters))
+  config = FitConfig(epochs=1, batch_size=64, seed=0, selection="last")
+  train, val = data.splits["train"], data.splits["val"]
+  t0 = time.perf_counter()
+  fit_population(model, levels, train, val, config)
+  population_s = time.perf_counter() - t0
+  alone_s = 0.0
+  for level in levels:
+    sigma, rate = noise.rates(level)
+    t0 = time.perf_counter()
+    fit(model.clone(noise=sigma, dropout=rate), train, val, config)
+    alone_s += time.perf_counter() - t0
+  _emit(model=f"A({filters} filters) x {len(levels)} levels", mode="sweep-epoch-wall",
+        population="one by one" if one_by_one() else "vmapped", population_s=population_s, members_alone_s=alone_s)
+  print(f"sweep epoch of {len(levels)} levels: {population_s:.1f} s as a population, {alone_s:.1f} s as members "
+        f"trained alone ({population_s / alone_s:.2f}x)", flush=True)
 
 
 def main(argv):
   del argv
+  allocator.restart_with_huge_pages("experiments.bench", sys.argv[1:])
   sharding.request_cpu_devices(_CPU_DEVICES.value)
   where = location.data_dir(_DATA_DIR.value)
   files = [os.path.join(where.path, "nrc", name) for name in ("dataset_Rfam_6320_13classes.fasta",
@@ -207,8 +299,12 @@ def main(argv):
     bench_cnn(data, _STEPS.value)
   if "E" in _MODELS.value:
     bench_rnn(data, _PADDED_STEPS.value, _RNN_HIDDEN.value)
+    bench_rnn_inference(data, _RNN_HIDDEN.value, _PADDED_STEPS.value)
+  if "C" in _MODELS.value:
+    bench_collaborative_inference(data)
   if "P" in _MODELS.value:
     bench_population(data, [float(v) for v in _POPULATION.value], _POP_FILTERS.value, max(_STEPS.value // 2, 3))
+    bench_sweep_wall(data, [float(v) for v in _POPULATION.value], _POP_FILTERS.value)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,21 @@
-"""The vmapped regularisation population equals training each level alone."""
+"""The regularisation population (one vmapped step, or members one after another) equals training each
+level alone."""
+
+import functools
 
 import numpy as np
+import pytest
 
 from rcl.models.cnn import CNN
 from rcl.train.loop import FitConfig, fit
+from rcl.train import population
 from rcl.train.population import fit_population, member
 from tests.test_train import synthetic
 
 
-def test_population_matches_sequential():
+@pytest.mark.parametrize("backend", ["cpu", "gpu"])  # members one by one; one vmapped step (accelerators)
+def test_population_matches_sequential(backend, monkeypatch):
+  monkeypatch.setattr(population, "one_by_one", functools.partial(population.one_by_one, backend=backend))
   train, val = synthetic(96, 11, length=32), synthetic(40, 12, length=32)
   model = CNN(num_classes=3, filters=4, blocks=2, dense=(8, 6))
   config = FitConfig(epochs=2, batch_size=32, seed=3, selection="last")

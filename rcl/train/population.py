@@ -1,10 +1,11 @@
-"""A population of one model at several regularisation levels, trained by one vmapped, jitted step.
+"""A population of one model at several regularisation levels, trained together.
 
 Every member has its own parameters, optimiser state and PRNG keys and sees the same data batches;
 member i at level lambda_i follows exactly the computation `fit` performs for that level alone (same
 initialisation and key derivation from its seed), so the population's histories equal sequential ones
 up to floating-point reassociation. This is the paper's Fig. 4 sweep (`rcl.models.noise.rates`) at the
-price of one compilation.
+price of one compilation. On accelerators one vmapped step trains every member; on a CPU the members
+train one after another with the same (single-model) step, which measured faster there (`one_by_one`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,34 @@ def member_train_step(model: nn.Module):
   return step
 
 
+def one_by_one(backend: str | None = None) -> bool:
+  """Whether members train one after another (a CPU) rather than in one vmapped step (accelerators, where
+  the members' work fuses into wider kernels). On this 2-core CPU the vmapped step ran at 0.47x of
+  training the members one by one, and `lax.map` over members inside one program at 0.06x (`python -m
+  experiments.bench --models=P`; BUILD.md, "Speed")."""
+  return (backend or jax.default_backend()) == "cpu"
+
+
+def _member_state(state: TrainState, index: int) -> TrainState:
+  return jax.tree.map(lambda x: x[index], state)
+
+
+def _stack_host(trees: list) -> dict:
+  return jax.tree.map(lambda *xs: np.stack(xs), *trees)
+
+
+def _epoch_one_by_one(step_fn: Callable, state: TrainState, train: Split, val: Split, config: FitConfig, epoch: int,
+                      keys: jax.Array, levels: jax.Array) -> tuple[TrainState, dict, np.ndarray, dict]:
+  """Every member's epoch in turn with the one-model step (the same batches as the vmapped step reads),
+  then its validation; restacked: (state, train sums [members], step losses [steps, members], val sums)."""
+  runs = [run_epoch(step_fn, _member_state(state, i), train, config, epoch, keys[i], levels[i])
+          for i in range(len(levels))]
+  val_sums = [evaluate_sums(member_state.for_evaluation(), val, config.eval_batch_size,
+                            bucket_lengths=config.bucket_lengths) for member_state, _, _ in runs]
+  return (stack_states([r[0] for r in runs]), _stack_host([r[1] for r in runs]),
+          np.stack([r[2] for r in runs], axis=1), _stack_host(val_sums))
+
+
 def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val: Split, config: FitConfig, *,
                    member_seeds: Sequence[int] | None = None, checkpoint_dir: str | None = None,
                    identity: dict | None = None,
@@ -87,16 +116,21 @@ def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val:
       state, meta = restored
       histories, done = meta["histories"], meta["epoch"]
       saved = done
-    train_fn = jax.jit(jax.vmap(member_train_step(model), in_axes=(0, None, 0, 0)))
+    sequential = one_by_one()
+    step_fn = member_train_step(model)
+    train_fn = jax.jit(step_fn if sequential else jax.vmap(step_fn, in_axes=(0, None, 0, 0)))
     eval_fn = jax.jit(jax.vmap(steps.eval_step, in_axes=(0, None)))
     start = time.perf_counter()
     for epoch in range(done, config.epochs):
       t0 = time.perf_counter()
       first_step = int(np.asarray(state.step)[0])
-      state, total, step_losses = run_epoch(train_fn, state, train, config, epoch, *extra)
+      if sequential:
+        state, total, step_losses, val_total = _epoch_one_by_one(train_fn, state, train, val, config, epoch, *extra)
+      else:
+        state, total, step_losses = run_epoch(train_fn, state, train, config, epoch, *extra)
+        val_total = evaluate_sums(state.for_evaluation(), val, config.eval_batch_size,
+                                  bucket_lengths=config.bucket_lengths, eval_fn=eval_fn)
       check_finite(step_losses, epoch + 1, first_step, saved)
-      val_total = evaluate_sums(state.for_evaluation(), val, config.eval_batch_size,
-                                bucket_lengths=config.bucket_lengths, eval_fn=eval_fn)
       logs = _member_logs(steps.means(total), steps.means(val_total), time.perf_counter() - t0)
       for history, entry in zip(histories, logs):
         for k in HISTORY_KEYS:
