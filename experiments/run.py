@@ -6,16 +6,19 @@ the flags become the configuration, and the library does the work.
 
 import dataclasses
 import logging as std_logging
+import os
 import shlex
 import sys
 
+import jax
 from absl import app, flags, logging
 
 from experiments import config_flags
+from rcl import allocator
 from rcl.config import ExperimentConfig
 from rcl.data import location
 from rcl.experiment.pipeline import run_experiment, run_seeds
-from rcl.train import sharding
+from rcl.train import distributed, sharding
 
 config_flags.define(ExperimentConfig())
 _DATA_DIR = flags.DEFINE_string(
@@ -23,6 +26,18 @@ _DATA_DIR = flags.DEFINE_string(
     "present, else ~/.cache/rcl/data, where missing data sets are fetched; rcl/data/location.py).")
 _SEEDS = flags.DEFINE_list("seeds", [], "Repeat the whole pipeline per seed and report mean +- sd (overrides --seed).")
 flags.register_validator("seeds", lambda v: all(s.lstrip("-").isdigit() for s in v), "--seeds takes integers")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Run as one of several processes with JAX's distributed runtime (automatic under SLURM, "
+    "Open MPI or a Cloud TPU pod slice with several processes); --data_parallel then spans every process's devices.")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None,
+                                   "host:port of process 0 (default: $JAX_COORDINATOR_ADDRESS, else the launcher's).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in the run (default: $JAX_NUM_PROCESSES, "
+                                      "else the launcher's).", lower_bound=1)
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index, 0 to num_processes - 1 (default: "
+                                   "$JAX_PROCESS_ID, else the launcher's).", lower_bound=0)
+_HEARTBEAT = flags.DEFINE_integer("heartbeat_timeout", 100, "Seconds without a heartbeat after which a process "
+                                  "counts as dead and the others stop with an error.", lower_bound=1)
+_JOIN_TIMEOUT = flags.DEFINE_integer("join_timeout", 300, "Seconds to wait for every process to join.", lower_bound=1)
 _CPU_DEVICES = flags.DEFINE_integer(
     "cpu_devices", 0, "On a CPU, run as this many host devices (one per core) so that --data_parallel uses every "
     "core; 0 leaves JAX's default (one).", lower_bound=0)
@@ -54,12 +69,21 @@ def _fold_progress():
 
 def main(argv):
   del argv
+  allocator.restart_with_huge_pages("experiments.run", sys.argv[1:])  # XLA's per-call buffers (rcl/allocator.py)
   logging.set_verbosity(logging.ERROR)  # Orbax logs every save at INFO and read-only opens at WARNING
   std_logging.getLogger("rcl").setLevel(std_logging.WARNING)  # rcl's own warnings (e.g. a damaged checkpoint)
   if _CPU_DEVICES.value:
     sharding.request_cpu_devices(_CPU_DEVICES.value)  # before JAX starts a backend
   command = shlex.join(["python", "-m", "experiments.run"] + sys.argv[1:])
+  try:
+    several = distributed.initialize(_DISTRIBUTED.value, coordinator=_COORDINATOR.value,
+                                     num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value,
+                                     heartbeat_timeout=_HEARTBEAT.value, init_timeout=_JOIN_TIMEOUT.value)
+  except (ValueError, RuntimeError) as e:  # a missing process: the coordinator's join times out
+    sys.exit(f"error: the distributed runtime did not start: {e}")
   callbacks = {"log": lambda s: print(s, flush=True), "on_epoch": _progress(), "on_fold": _fold_progress()}
+  if not distributed.is_writer():  # process 0 alone reports
+    callbacks = {"log": lambda s: None, "on_epoch": None, "on_fold": None}
   try:
     config = config_flags.build(ExperimentConfig())
     where = location.data_dir(_DATA_DIR.value)
@@ -73,6 +97,15 @@ def main(argv):
       run_experiment(config, command=command, **callbacks)
   except (ValueError, OSError) as e:  # bad input, refused resumption, a full disk: one line, no traceback
     sys.exit(f"error: {e}")
+  except jax.errors.JaxRuntimeError as e:
+    if not several:
+      raise
+    print(f"error: process {jax.process_index()} of {jax.process_count()}: a collective operation failed "
+          f"({str(e).splitlines()[0][:300]}). Another process of this run has probably stopped: see its log, "
+          "then relaunch every process with the same flags to resume from the last checkpoint", file=sys.stderr,
+          flush=True)
+    sys.stdout.flush()
+    os._exit(1)  # JAX's exit handler would wait on, then abort in, the failed distributed service
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from rcl.data.dataset import SPLITS, DataSet
+from rcl.train import distributed
 from rcl.train.predict import predict, sample
 from rcl.train.state import TrainState
 
@@ -42,7 +43,10 @@ def extract(state: TrainState, data: DataSet, *, bucket_lengths: Sequence[int] |
 
 
 def save(path: str, features: Features) -> None:
-  """Writes the tables to `path` (.npz) atomically: a temporary file, fsynced, renamed over `path`."""
+  """Writes the tables to `path` (.npz) atomically: a temporary file, fsynced, renamed over `path` (with
+  several processes, process 0 alone)."""
+  if not distributed.is_writer():
+    return
   tmp = path + ".tmp"
   with open(tmp, "wb") as f:
     np.savez(f, **{f"{split}/{kind}": arr for split, kinds in features.items() for kind, arr in kinds.items()})

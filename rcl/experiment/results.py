@@ -10,9 +10,14 @@ import os
 
 import numpy as np
 
+from rcl.train import distributed
+
 
 def write_bytes(path: str, data: bytes) -> None:
-  """Writes `data` to `path.tmp`, fsyncs it and renames it over `path`."""
+  """Writes `data` to `path.tmp`, fsyncs it and renames it over `path`; with several processes, in process 0
+  only (rcl.train.distributed)."""
+  if not distributed.is_writer():
+    return
   tmp = path + ".tmp"
   with open(tmp, "wb") as f:
     f.write(data)

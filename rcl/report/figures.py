@@ -8,6 +8,7 @@ import numpy as np
 
 from rcl.analysis.joint import accuracy_slope
 from rcl.models import noise
+from rcl.train import distributed
 
 
 def _pyplot():
@@ -16,6 +17,13 @@ def _pyplot():
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # noqa: PLC0415
   return plt
+
+
+def _save(fig, path: str, dpi: int) -> None:
+  """Writes and closes a figure; with several processes only process 0 writes (rcl.train.distributed)."""
+  if distributed.is_writer():
+    fig.savefig(path, dpi=dpi)
+  _pyplot().close(fig)
 
 
 def figure3(path: str, panels: Sequence[tuple[str, dict[str, list[float]]]], burn_in: int = 0) -> None:
@@ -37,8 +45,7 @@ def figure3(path: str, panels: Sequence[tuple[str, dict[str, list[float]]]], bur
     ax.set_xlabel("training accuracy")
     ax.set_ylabel("validation accuracy")
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _save(fig, path, 110)
 
 
 def figure4(path: str, levels: Sequence[float], coefficients: Sequence[float | None],
@@ -56,8 +63,7 @@ def figure4(path: str, levels: Sequence[float], coefficients: Sequence[float | N
   b.set_ylabel("best validation accuracy")
   b.set_title("(b) validation accuracy", fontsize=9)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _save(fig, path, 110)
 
 
 def figure5(path: str, curves: Sequence[tuple[str, dict, float, float]],
@@ -85,8 +91,7 @@ def figure5(path: str, curves: Sequence[tuple[str, dict, float, float]],
     ax.set_title(f"Monte Carlo, N = {curve['trials']} (n={curve['n']}, p={curve['p']}, q={curve['q']})", fontsize=9)
     ax.legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _save(fig, path, 110)
 
 
 def training_curves(path: str, name: str, history: dict[str, list[float]], selected_epoch: int) -> None:
@@ -103,8 +108,7 @@ def training_curves(path: str, name: str, history: dict[str, list[float]], selec
   acc.legend(fontsize=7)
   fig.suptitle(name, fontsize=10)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  _save(fig, path, 100)
 
 
 def confusion(path: str, name: str, matrix: Sequence[Sequence[int]], classes: Sequence[str],
@@ -132,5 +136,4 @@ def confusion(path: str, name: str, matrix: Sequence[Sequence[int]], classes: Se
   ax.set_title(f"{name}: {subset} (share of each true class; numbers are counts)", fontsize=9)
   fig.colorbar(image, ax=ax, fraction=0.046)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  _save(fig, path, 100)

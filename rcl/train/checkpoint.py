@@ -52,6 +52,7 @@ class RunCheckpoints:
       manager.wait_until_finished()
       manager.delete(epoch)
     try:
+      meta = dict(meta, processes=jax.process_count())  # a resume checks it (loop.resume)
       manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
     except Exception as e:  # noqa: BLE001 - a full disk surfaces as OSError or as a TensorStore ValueError
       _remove_partial(os.fspath(manager.directory), epoch)

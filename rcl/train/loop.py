@@ -118,6 +118,10 @@ def resume(ckpt: RunCheckpoints, like: TrainState, identity: dict) -> tuple[Trai
   """The newest readable 'latest' checkpoint and its metadata, or None; ValueError naming the settings
   that differ if it is another run's. 'best' checkpoints newer than the resumed epoch are dropped."""
   restored = ckpt.restore_latest(like)
+  if restored is not None and restored[1].get("processes", 1) != jax.process_count():
+    raise ValueError(f"{ckpt.directory} was checkpointed by a run of {restored[1].get('processes', 1)} process(es) "
+                     f"and this one has {jax.process_count()}: resume it with the same launch (as many processes; "
+                     "the noise and dropout streams follow the devices), or start a new --workdir")
   if restored is not None and restored[1].get("identity") != identity:
     raise ValueError(f"{ckpt.directory} holds a run under other settings "
                      f"({differences(restored[1].get('identity') or {}, identity)}); use a new workdir")

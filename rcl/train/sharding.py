@@ -3,7 +3,8 @@
 Each device runs the whole step on its shard of the batch (`jax.shard_map`), and the steps sum their
 gradients and metrics over the 'data' axis, so a data-parallel step equals a one-device step on the
 whole batch (BatchNorm statistics are averaged over the axis too). On a CPU the same code spreads
-work over cores: `XLA_FLAGS=--xla_force_host_platform_device_count=N` makes N host devices.
+work over cores: `XLA_FLAGS=--xla_force_host_platform_device_count=N` makes N host devices. With several
+processes (`rcl.train.distributed`) the mesh spans every process's devices.
 """
 
 import functools
@@ -18,8 +19,11 @@ AXIS = "data"
 
 
 def data_mesh(devices: list | None = None) -> Mesh:
-  """A 1-D mesh named 'data' over `devices` (default: all local devices)."""
-  return Mesh(np.asarray(devices if devices is not None else jax.devices()), (AXIS,))
+  """A 1-D mesh named 'data' over `devices` (default: every device of every process, ordered by process,
+  so that each process's devices hold a contiguous block of a batch's rows)."""
+  if devices is None:
+    devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
+  return Mesh(np.asarray(devices), (AXIS,))
 
 
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
@@ -29,13 +33,28 @@ def check_batch_size(batch_size: int, mesh: Mesh) -> None:
 
 
 def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
-  """Places each array's leading (batch) axis across the mesh's 'data' axis."""
+  """Places each array's leading (batch) axis across the mesh's 'data' axis. With several processes each
+  one passes only its own block of rows (`process_rows`) to its devices; the others are never copied."""
   sharding = NamedSharding(mesh, PartitionSpec(AXIS))
-  return {k: jax.device_put(v, sharding) for k, v in batch.items()}
+  if jax.process_count() == 1:
+    return {k: jax.device_put(v, sharding) for k, v in batch.items()}
+  return {k: jax.make_array_from_process_local_data(sharding, v[process_rows(len(v), mesh)], v.shape)
+          for k, v in batch.items()}
+
+
+def process_rows(n: int, mesh: Mesh) -> slice:
+  """This process's rows of an n-row global batch split over the mesh's devices (process-ordered)."""
+  owners = [d.process_index for d in mesh.devices.flat]
+  mine = [i for i, p in enumerate(owners) if p == jax.process_index()]
+  per_device = n // len(owners)
+  return slice(mine[0] * per_device, (mine[-1] + 1) * per_device)
 
 
 def replicate(tree, mesh: Mesh):
-  """Places a pytree (the train state) whole on every device of the mesh."""
+  """Places a pytree (the train state) whole on every device of the mesh (with several processes, from the
+  identical host copy each one holds)."""
+  if jax.process_count() > 1:
+    tree = jax.device_get(tree)
   return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
 
 

@@ -1,0 +1,71 @@
+"""Multi-process (multi-host) runs through JAX's own distributed runtime.
+
+Every process runs the same program (multi-controller JAX). `initialize` starts `jax.distributed` before
+any backend exists: with `--distributed`, or by itself when a cluster launcher's environment says the job
+has several processes (SLURM, Open MPI, a Cloud TPU pod slice), in which case JAX reads the coordinator,
+the process count and this process's index from that environment. Afterwards `jax.devices()` lists every
+process's devices, so `rcl.train.sharding.data_mesh` spans them all and the data-parallel step is the
+one-process step; each process places only its own rows of every global batch (`sharding.shard_batch`).
+On CPUs the cross-process collectives run over gloo.
+
+Files: Orbax writes checkpoints collectively (every process calls save; the primary one writes
+replicated arrays); everything else (results.json, report.md, figures, features, logs) is written by
+process 0 alone (`is_writer`). The distributed service checks heartbeats: when a process dies, the
+others stop with an error instead of waiting for it (within `heartbeat_timeout` seconds, sooner when a
+collective notices the closed connection).
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+
+# Cluster launchers whose environment tells JAX the job's processes (jax._src.clusters): the variable
+# holding the process count.
+_LAUNCHERS = {"SLURM": "SLURM_NTASKS", "Open MPI": "OMPI_COMM_WORLD_SIZE", "Cloud TPU pod": "TPU_WORKER_HOSTNAMES"}
+
+
+def detected_launcher() -> str | None:
+  """The cluster launcher whose environment describes several processes, if any."""
+  for name, variable in _LAUNCHERS.items():
+    value = os.environ.get(variable, "")
+    count = len(value.split(",")) if name == "Cloud TPU pod" else int(value) if value.isdigit() else 0
+    if count > 1:
+      return name
+  return None
+
+
+def initialize(enabled: bool = False, *, coordinator: str | None = None, num_processes: int | None = None,
+               process_id: int | None = None, heartbeat_timeout: int = 100, init_timeout: int = 300) -> bool:
+  """Starts JAX's distributed runtime when asked to or when a launcher's environment calls for it; True
+  if it did. Must run before anything touches a JAX backend.
+
+  Args:
+    enabled: --distributed.
+    coordinator: host:port of process 0's coordination service (default: $JAX_COORDINATOR_ADDRESS, else the
+      launcher's).
+    num_processes, process_id: default $JAX_NUM_PROCESSES / $JAX_PROCESS_ID, else the launcher's.
+    heartbeat_timeout: seconds without a heartbeat after which a process counts as dead and the others stop.
+    init_timeout: seconds to wait for every process to join.
+  """
+  launcher = detected_launcher()
+  if not enabled and launcher is None:
+    return False
+  env = os.environ
+  num_processes = num_processes or (int(env["JAX_NUM_PROCESSES"]) if env.get("JAX_NUM_PROCESSES") else None)
+  process_id = process_id if process_id is not None else (
+      int(env["JAX_PROCESS_ID"]) if env.get("JAX_PROCESS_ID") else None)
+  if launcher is None and (num_processes is None or process_id is None or
+                           not (coordinator or env.get("JAX_COORDINATOR_ADDRESS"))):
+    raise ValueError("--distributed outside a cluster launcher needs --coordinator_address, --num_processes and "
+                     "--process_id (or $JAX_COORDINATOR_ADDRESS, $JAX_NUM_PROCESSES, $JAX_PROCESS_ID)")
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id,
+                             heartbeat_timeout_seconds=heartbeat_timeout, initialization_timeout=init_timeout)
+  return True
+
+
+def is_writer() -> bool:
+  """Whether this process writes the run's files (process 0; the only one without distribution)."""
+  return jax.process_index() == 0

@@ -1,0 +1,83 @@
+"""Two processes with JAX's distributed runtime on this machine (one host device each, coordinator on
+127.0.0.1) against one process with two host devices; and a killed process."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.test_end_to_end import _subset
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--models=A,E", "--cnn_filters=4", "--cnn_dense=8,8", "--rnn_hidden=4", "--rnn_attention=8",
+        "--rnn_dense=8,8,8", "--max_len=160", "--rnn_buckets=80,160", "--batch_size=16", "--data_parallel"]
+
+
+def _port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def _launch(args, process_id, port, heartbeat=10):
+  return subprocess.Popen(
+      [sys.executable, "-m", "experiments.run", *args, "--cpu_devices=1", "--distributed",
+       f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2", f"--process_id={process_id}",
+       f"--heartbeat_timeout={heartbeat}", "--join_timeout=60"],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _metrics(workdir):
+  results = json.loads((workdir / "results.json").read_text())
+  return {name: {split: entry[split] for split in ("val", "test")} for name, entry in results["models"].items()}
+
+
+@pytest.mark.slow
+def test_two_processes_equal_one_process_with_two_devices(real_data, tmp_path):
+  fasta, _ = _subset(real_data, tmp_path, per_class=6)
+  common = [f"--data_dir={tmp_path}", f"--files={fasta.name}", *TINY, "--cnn_epochs=2", "--rnn_epochs=1"]
+  one = subprocess.run([sys.executable, "-m", "experiments.run", *common, f"--workdir={tmp_path / 'one'}",
+                        "--cpu_devices=2"], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert one.returncode == 0, one.stdout[-2000:] + one.stderr[-3000:]
+  port = _port()
+  procs = [_launch(common + [f"--workdir={tmp_path / 'two'}"], i, port) for i in range(2)]
+  outs = [p.communicate(timeout=300)[0] for p in procs]
+  assert [p.returncode for p in procs] == [0, 0], outs[0][-3000:] + outs[1][-3000:]
+  assert "[A] epoch 2/2" in outs[0] and "[A] epoch" not in outs[1]  # process 0 alone reports
+  # Same mesh (2 devices), same rows per device, same per-device noise and dropout keys: the same numbers.
+  assert _metrics(tmp_path / "two") == _metrics(tmp_path / "one")
+
+
+@pytest.mark.slow
+def test_a_killed_process_stops_the_other_with_an_error(real_data, tmp_path):
+  fasta, _ = _subset(real_data, tmp_path, per_class=6)
+  args = [f"--data_dir={tmp_path}", f"--files={fasta.name}", *TINY, "--cnn_epochs=200", "--rnn_epochs=1",
+          f"--workdir={tmp_path / 'w'}"]
+  port = _port()
+  procs = [_launch(args, i, port, heartbeat=5) for i in range(2)]
+  try:
+    seen = ""
+    deadline = time.monotonic() + 120
+    while "[A] epoch 2/" not in seen and time.monotonic() < deadline:
+      line = procs[0].stdout.readline()
+      if not line:
+        break
+      seen += line
+    assert "[A] epoch 2/" in seen, seen[-3000:]
+    procs[1].send_signal(signal.SIGKILL)
+    rest = procs[0].communicate(timeout=60)[0]  # a hang fails here
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+        p.wait()
+      p.stdout.close()
+  assert procs[0].returncode == 1 and "[A] epoch 200/200" not in rest
+  assert ("error: process 0 of 2: a collective operation failed" in rest
+          and "Another process of this run has probably stopped" in rest), rest[-3000:]
+  assert "Traceback" not in rest and "Check failure" not in rest, rest[-3000:]
