@@ -135,6 +135,15 @@ def test_nothing_listening_is_an_offline_error(tmp_path):
   assert "cannot connect" in str(e.value) and "offline" in str(e.value)
 
 
+def test_a_full_disk_is_named(tmp_path, monkeypatch):
+  file, real_open = _file(), open
+  monkeypatch.setattr(fetch, "open", lambda path, mode="r": real_open("/dev/full", mode), raising=False)
+  with _Server({file.path: BODY}) as server, pytest.raises(fetch.FetchError) as e:
+    _fetch(file, tmp_path, server.url)
+  assert "no space left on the device" in str(e.value) and "--dest" in str(e.value)
+  assert server.requests == [file.path]  # not retried
+
+
 def test_data_sets_resolve_in_order(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   monkeypatch.setenv("HOME", str(tmp_path / "home"))

@@ -3,7 +3,7 @@
   rcl data fetch [nrc|rfam-novel|all] [--dest DIR]      (from Python: `fetch(["nrc"], dest)`)
 
 Each file comes from its source repository at a pinned commit (raw-file URL) and is written to
-`dest/<data set>/<file>`: streamed into `<file>.part` beside it while its sha256 is computed, then renamed
+`dest/<data set>/<file>`: streamed into `<file>.<pid>.part` beside it while its sha256 is computed, then renamed
 into place only when the digest matches, so a file under its final name is always complete and verified.
 A file already present with the right digest is not fetched again. Transient failures (connection
 refused or reset, a timeout, a body cut short, HTTP 5xx/429) are retried with exponential backoff; the
@@ -155,7 +155,7 @@ def fetch_file(file: RemoteFile, dest: str, *, mirror: str | None = None, retrie
   except OSError as e:
     raise FetchError(f"cannot create {os.path.dirname(path)} for {file.path}: {e.strerror}; pick another "
                      "directory with --dest or $RCL_DATA_DIR") from e
-  part = path + ".part"
+  part = f"{path}.{os.getpid()}.part"  # per process: several processes may fetch the same file at once
   last = ""
   for attempt in range(retries + 1):
     if attempt:

@@ -23,7 +23,10 @@ import jax
 
 # Cluster launchers whose environment tells JAX the job's processes (jax._src.clusters): the variable
 # holding the process count.
-_LAUNCHERS = {"SLURM": "SLURM_NTASKS", "Open MPI": "OMPI_COMM_WORLD_SIZE", "Cloud TPU pod": "TPU_WORKER_HOSTNAMES"}
+# (SLURM_STEP_NUM_TASKS, not SLURM_NTASKS: only processes that srun started as one step belong together; a
+# batch script's own single process sees SLURM_NTASKS of the whole allocation.)
+_LAUNCHERS = {"SLURM": "SLURM_STEP_NUM_TASKS", "Open MPI": "OMPI_COMM_WORLD_SIZE",
+              "Cloud TPU pod": "TPU_WORKER_HOSTNAMES"}
 
 
 def detected_launcher() -> str | None:

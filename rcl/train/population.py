@@ -54,7 +54,7 @@ def member_train_step(model: nn.Module):
 
 def one_by_one(backend: str | None = None) -> bool:
   """Whether members train one after another (a CPU) rather than in one vmapped step (accelerators, where
-  the members' work fuses into wider kernels). On this 2-core CPU the vmapped step ran at 0.47x of
+  the members' work fuses into wider kernels). On this 2-core CPU the vmapped step ran at 0.47-0.53x of
   training the members one by one, and `lax.map` over members inside one program at 0.06x (`python -m
   experiments.bench --models=P`; BUILD.md, "Speed")."""
   return (backend or jax.default_backend()) == "cpu"
