@@ -7,7 +7,8 @@ Prints one JSON line per measurement (same fields as ../shared/bench/keras_refer
   way) extrapolated to the same epoch, giving the bucketing speed-up as one ratio from one run.
 - RNN E inference (batch 256) over the same split, bucketed and padded to 1000; the shipped collaborative
   bundle's inference, its own path (buckets, CNN windows) and padded to its full width.
-- The regularisation population's step, vmapped and mapped over members, against sequential steps.
+- The regularisation population's step vmapped over members against the members' steps one by one, and
+  the wall time of a sweep epoch against its members trained alone.
 - Training is measured on one device and, where there are several (on a CPU: --cpu_devices, one per
   core by default), data parallel over all of them.
 Speed is measured here, on demand, never asserted in tests. The process restarts itself once with huge
@@ -25,9 +26,8 @@ import jax
 from absl import app, flags
 
 from rcl import allocator
-
-from rcl.data.batching import batches, plan_batches
 from rcl.data import location
+from rcl.data.batching import batches, plan_batches
 from rcl.data.dataset import load_dataset
 from rcl.config import ExperimentConfig
 from rcl.models import monikers, noise
