@@ -63,6 +63,9 @@ def initialize(enabled: bool = False, *, coordinator: str | None = None, num_pro
                            not (coordinator or env.get("JAX_COORDINATOR_ADDRESS"))):
     raise ValueError("--distributed outside a cluster launcher needs --coordinator_address, --num_processes and "
                      "--process_id (or $JAX_COORDINATOR_ADDRESS, $JAX_NUM_PROCESSES, $JAX_PROCESS_ID)")
+  if num_processes is not None and process_id is not None and not 0 <= process_id < num_processes:
+    raise ValueError(f"--process_id={process_id} is not below --num_processes={num_processes} (indices 0 to "
+                     f"{num_processes - 1})")
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id,
                              heartbeat_timeout_seconds=heartbeat_timeout, initialization_timeout=init_timeout)
