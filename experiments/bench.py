@@ -19,7 +19,6 @@ import json
 import os
 import resource
 import statistics
-import sys
 import time
 
 import jax
@@ -287,7 +286,7 @@ def bench_sweep_wall(data, levels, filters):
 
 def main(argv):
   del argv
-  allocator.restart_with_huge_pages("experiments.bench", sys.argv[1:])
+  allocator.restart_with_huge_pages()
   sharding.request_cpu_devices(_CPU_DEVICES.value)
   where = location.data_dir(_DATA_DIR.value)
   files = [os.path.join(where.path, "nrc", name) for name in ("dataset_Rfam_6320_13classes.fasta",

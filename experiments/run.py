@@ -69,7 +69,7 @@ def _fold_progress():
 
 def main(argv):
   del argv
-  allocator.restart_with_huge_pages("experiments.run", sys.argv[1:])  # XLA's per-call buffers (rcl/allocator.py)
+  allocator.restart_with_huge_pages()  # XLA's per-call buffers (rcl/allocator.py)
   logging.set_verbosity(logging.ERROR)  # Orbax logs every save at INFO and read-only opens at WARNING
   std_logging.getLogger("rcl").setLevel(std_logging.WARNING)  # rcl's own warnings (e.g. a damaged checkpoint)
   if _CPU_DEVICES.value:

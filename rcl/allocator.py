@@ -20,18 +20,18 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from collections.abc import Sequence
 
 _TUNABLE = "glibc.malloc.hugetlb"
 
 
-def restart_with_huge_pages(module: str, argv: Sequence[str]) -> None:
-  """Replaces this process by `python -m module *argv` with glibc's malloc asking for transparent huge
-  pages, unless it already does (or the C library is not glibc); returns only in that case."""
+def restart_with_huge_pages() -> None:
+  """Replaces this process by the same command line (`sys.orig_argv`: interpreter options, script or
+  module, arguments) with glibc's malloc asking for transparent huge pages, unless it already does (or the
+  C library is not glibc); returns only in that case. Call it before threads start or files open."""
   tunables = os.environ.get("GLIBC_TUNABLES", "")
   if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or _TUNABLE in tunables:
     return
   os.environ["GLIBC_TUNABLES"] = ":".join(filter(None, [tunables, f"{_TUNABLE}=1"]))
   sys.stdout.flush()
   sys.stderr.flush()
-  os.execv(sys.executable, [sys.executable, "-m", module, *argv])
+  os.execv(sys.executable, sys.orig_argv)

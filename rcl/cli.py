@@ -183,7 +183,7 @@ def console() -> None:
   process whose malloc maps XLA's large buffers with huge pages when it classifies (`rcl.allocator`)."""
   argv = sys.argv[1:]
   if argv[:1] in (["classify"], ["evaluate"]):
-    allocator.restart_with_huge_pages("rcl.cli", argv)
+    allocator.restart_with_huge_pages()
   main(argv)
 
 

@@ -120,19 +120,22 @@ def test_the_shipped_model_reproduces_its_recorded_val_and_test_accuracy(real_da
 
 
 def test_the_command_restarts_once_with_huge_pages_for_malloc(tmp_path):
-  """`rcl.allocator`: the process is replaced by one whose GLIBC_TUNABLES asks for huge pages, keeping the
-  tunables already given; a process that has it already goes on."""
+  """`rcl.allocator`: the process is replaced by the same command line, with GLIBC_TUNABLES asking for huge
+  pages and keeping the tunables already given; a process that has it already goes on (no loop)."""
   import platform  # noqa: PLC0415
   if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
     return
-  (tmp_path / "show_env.py").write_text("import os, sys\nprint(os.environ['GLIBC_TUNABLES'], sys.argv[1:])\n")
-  code = "from rcl import allocator; allocator.restart_with_huge_pages('show_env', ['x', 'y']); print('went on')"
+  code = ("import os, sys; print('start', flush=True); from rcl import allocator; "
+          "allocator.restart_with_huge_pages(); print(os.environ['GLIBC_TUNABLES'], sys.argv[1:], sys.flags.optimize)")
 
   def run(tunables):
     env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
-    env.update(PYTHONPATH=os.pathsep.join([REPO, str(tmp_path)]), **({"GLIBC_TUNABLES": tunables} if tunables else {}))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60).stdout
+    env.update(PYTHONPATH=REPO, **({"GLIBC_TUNABLES": tunables} if tunables else {}))
+    return subprocess.run([sys.executable, "-O", "-c", code, "x", "y"], capture_output=True, text=True, env=env,
+                          timeout=60).stdout
 
-  assert run(None) == "glibc.malloc.hugetlb=1 ['x', 'y']\n"
-  assert run("glibc.malloc.arena_max=2") == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1 ['x', 'y']\n"
-  assert run("glibc.malloc.hugetlb=0") == "went on\n"
+  # Restarted once (two 'start' lines), with the interpreter option (-O) and the arguments kept.
+  assert run(None) == "start\nstart\nglibc.malloc.hugetlb=1 ['x', 'y'] 1\n"
+  assert run("glibc.malloc.arena_max=2") == ("start\nstart\nglibc.malloc.arena_max=2:glibc.malloc.hugetlb=1 "
+                                             "['x', 'y'] 1\n")
+  assert run("glibc.malloc.hugetlb=0") == "start\nglibc.malloc.hugetlb=0 ['x', 'y'] 1\n"
