@@ -288,10 +288,8 @@ def main(argv):
   del argv
   allocator.restart_with_huge_pages()
   sharding.request_cpu_devices(_CPU_DEVICES.value)
-  where = location.data_dir(_DATA_DIR.value)
-  files = [os.path.join(where.path, "nrc", name) for name in ("dataset_Rfam_6320_13classes.fasta",
-                                                               "dataset_Rfam_validated_2600_13classes.fasta")]
-  location.require(files, where, progress=print)
+  files = location.resolve(["nrc/dataset_Rfam_6320_13classes.fasta", "nrc/dataset_Rfam_validated_2600_13classes.fasta"],
+                           _DATA_DIR.value, progress=print)
   data = load_dataset(files, seed=0)
   print(f"# devices: {jax.devices()}; Test13 train split: {len(data.splits['train'])} sequences", flush=True)
   if "A" in _MODELS.value:

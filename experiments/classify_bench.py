@@ -67,9 +67,7 @@ def run(model: str | None, fasta: str, cache: str, workers: int) -> tuple[float,
 
 def main(argv):
   del argv
-  where = location.data_dir(_DATA_DIR.value)
-  files = [os.path.join(where.path, name) for name in _SOURCES.value]
-  location.require(files, where, progress=print)
+  files = location.resolve(_SOURCES.value, _DATA_DIR.value, progress=print)
   sequences = [r.sequence for path in files for r in read_fasta(path)]
   print(f"{'model':<28} {'records':>8} {'run':>5} {'seconds':>8} {'records/s':>10} {'peak RSS GB':>12}")
   with tempfile.TemporaryDirectory() as tmp:

@@ -12,7 +12,6 @@ process.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import statistics
 import subprocess
@@ -47,10 +46,8 @@ def _work() -> None:
   from rcl.train import steps  # noqa: PLC0415
   from rcl.train.state import create_state  # noqa: PLC0415
 
-  where = location.data_dir(_DATA_DIR.value)
-  files = [os.path.join(where.path, "nrc", n) for n in ("dataset_Rfam_6320_13classes.fasta",
-                                                         "dataset_Rfam_validated_2600_13classes.fasta")]
-  location.require(files, where)
+  files = location.resolve(["nrc/dataset_Rfam_6320_13classes.fasta", "nrc/dataset_Rfam_validated_2600_13classes.fasta"],
+                           _DATA_DIR.value)
   data = load_dataset(files, seed=0)
   train = data.splits["train"]
   model = monikers.build(monikers.MONIKERS[_MODEL.value], len(data.classes), monikers.Hyper(cnn_filters=_FILTERS.value))

@@ -11,7 +11,6 @@ other file, checked on load).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from rcl.collab.combine import FeatureTable
 from rcl.data import batching
 from rcl.data.dataset import Split
 from rcl.data.encoding import encode_sequences
+from rcl.data.fetch import sha256
 from rcl.data.structure import attach_structures
 from rcl.experiment.results import write_bytes, write_npz
 from rcl.experiment.evaluation import model_dir
@@ -43,14 +43,6 @@ COLLAB_NETWORK = "collaborative"
 
 class BundleError(ValueError):
   """A bundle that cannot be used: missing, tampered with, or of a newer format."""
-
-
-def _sha256(path: str) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      h.update(chunk)
-  return h.hexdigest()
 
 
 def _example(kind: str, max_len: int, buckets: Sequence[int] | None) -> dict:
@@ -132,7 +124,7 @@ def export(workdir: str, spec: str, out: str) -> dict:
     meta["collaborative"] = {"spec": spec, "dense": list(config.collab.dense), "inputs": int(len(mean))}
   write_bytes(os.path.join(out, BUNDLE_FILE), json.dumps(meta, indent=1).encode())
   files = sorted(os.path.relpath(os.path.join(r, n), out) for r, _, ns in os.walk(out) for n in ns)
-  manifest = {f: _sha256(os.path.join(out, f)) for f in files}
+  manifest = {f: sha256(os.path.join(out, f)) for f in files}
   write_bytes(os.path.join(out, MANIFEST_FILE), json.dumps(manifest, indent=1).encode())
   return meta
 
@@ -196,7 +188,7 @@ def load(directory: str) -> Bundle:
     manifest = json.load(f)
   for name, digest in manifest.items():
     path = os.path.join(directory, name)
-    if not os.path.isfile(path) or _sha256(path) != digest:
+    if not os.path.isfile(path) or sha256(path) != digest:
       raise BundleError(f"{path} is missing or altered (sha256 differs from {MANIFEST_FILE}): the bundle was "
                         f"tampered with or damaged; export it again")
   if BUNDLE_FILE not in manifest:

@@ -91,6 +91,7 @@ def remote_file(path: str) -> RemoteFile | None:
 
 
 def sha256(path: str) -> str:
+  """The hex sha256 of a file's bytes (also what model bundles' manifests hold)."""
   digest = hashlib.sha256()
   with open(path, "rb") as f:
     for block in iter(lambda: f.read(_CHUNK), b""):

@@ -47,6 +47,15 @@ def data_dir(explicit: str | None = None) -> DataDir:
   return DataDir(os.path.expanduser(CACHE), "cache")
 
 
+def resolve(names: Iterable[str], explicit: str | None = None, *,
+            progress: Callable[[str], None] | None = None) -> list[str]:
+  """Paths of `names` (relative to the data directory `data_dir(explicit)` picks), made present by `require`."""
+  where = data_dir(explicit)
+  paths = [os.path.join(where.path, name) for name in names]
+  require(paths, where, progress=progress)
+  return paths
+
+
 def fetch_destination() -> str:
   """Where `rcl data fetch` puts files by default: $RCL_DATA_DIR, else the cache."""
   return os.environ.get("RCL_DATA_DIR") or os.path.expanduser(CACHE)

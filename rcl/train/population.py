@@ -60,10 +60,6 @@ def one_by_one(backend: str | None = None) -> bool:
   return (backend or jax.default_backend()) == "cpu"
 
 
-def _member_state(state: TrainState, index: int) -> TrainState:
-  return jax.tree.map(lambda x: x[index], state)
-
-
 def _stack_host(trees: list) -> dict:
   return jax.tree.map(lambda *xs: np.stack(xs), *trees)
 
@@ -72,7 +68,7 @@ def _epoch_one_by_one(step_fn: Callable, state: TrainState, train: Split, val: S
                       keys: jax.Array, levels: jax.Array) -> tuple[TrainState, dict, np.ndarray, dict]:
   """Every member's epoch in turn with the one-model step (the same batches as the vmapped step reads),
   then its validation; restacked: (state, train sums [members], step losses [steps, members], val sums)."""
-  runs = [run_epoch(step_fn, _member_state(state, i), train, config, epoch, keys[i], levels[i])
+  runs = [run_epoch(step_fn, member(state, i), train, config, epoch, keys[i], levels[i])
           for i in range(len(levels))]
   val_sums = [evaluate_sums(member_state.for_evaluation(), val, config.eval_batch_size,
                             bucket_lengths=config.bucket_lengths) for member_state, _, _ in runs]
@@ -154,5 +150,5 @@ def _member_logs(train: dict, val: dict, seconds: float) -> list[dict]:
 
 
 def member(state: TrainState, index: int) -> TrainState:
-  """The state of one member of a stacked population state."""
-  return jax.tree.map(lambda x: np.asarray(x)[index], state)
+  """The state of one member of a stacked population state (on the device it is on)."""
+  return jax.tree.map(lambda x: x[index], state)

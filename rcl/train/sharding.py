@@ -38,8 +38,8 @@ def shard_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array
   sharding = NamedSharding(mesh, PartitionSpec(AXIS))
   if jax.process_count() == 1:
     return {k: jax.device_put(v, sharding) for k, v in batch.items()}
-  return {k: jax.make_array_from_process_local_data(sharding, v[process_rows(len(v), mesh)], v.shape)
-          for k, v in batch.items()}
+  rows = process_rows(len(next(iter(batch.values()))), mesh)
+  return {k: jax.make_array_from_process_local_data(sharding, v[rows], v.shape) for k, v in batch.items()}
 
 
 def process_rows(n: int, mesh: Mesh) -> slice:
