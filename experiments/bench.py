@@ -46,6 +46,8 @@ _CPU_DEVICES = flags.DEFINE_integer("cpu_devices", os.cpu_count(),
 _RNN_HIDDEN = flags.DEFINE_integer("rnn_hidden", 64, "GRU units per direction of RNN E (64: the Keras reference's "
                                   "width; the flagfiles train 128).")
 _POP_FILTERS = flags.DEFINE_integer("population_filters", 64, "CNN filters for the population measurement.")
+_COMPUTE_DTYPE = flags.DEFINE_enum("compute_dtype", "float32", ["float32", "bfloat16"],
+                                   "The components' arithmetic dtype (monikers.Hyper.compute_dtype).")
 _BUCKETS = ExperimentConfig().rnn_buckets
 
 
@@ -56,8 +58,13 @@ def _peak_memory_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # host RSS, KiB on Linux
 
 
+def _hyper(**overrides) -> monikers.Hyper:
+  return monikers.Hyper(compute_dtype=_COMPUTE_DTYPE.value, **overrides)
+
+
 def _emit(**fields):
-  fields = {"framework": "jax-flax", "jax": jax.__version__, "backend": jax.default_backend(), **fields}
+  fields = {"framework": "jax-flax", "jax": jax.__version__, "backend": jax.default_backend(),
+            "dtype": _COMPUTE_DTYPE.value, **fields}
   print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in fields.items()}), flush=True)
   return fields
 
@@ -91,7 +98,7 @@ def _setups(model, state):
 
 
 def bench_cnn(data, n_steps):
-  model = monikers.build(monikers.MONIKERS["A"], len(data.classes))
+  model = monikers.build(monikers.MONIKERS["A"], len(data.classes), _hyper())
   train = data.splits["train"]
   state = create_state(model, _device(next(batches(train, 64))), jax.random.key(0))
   key = jax.random.key(1)
@@ -142,7 +149,7 @@ def _rnn_epoch(state, train, step, place, bucket_lengths, max_batches=None):
 
 def bench_rnn(data, padded_steps, hidden):
   """RNN E epochs over Test13 at batch 64: bucketed and padded to 1000, on one device and on all."""
-  model = monikers.build(monikers.MONIKERS["E"], len(data.classes), monikers.Hyper(rnn_hidden=hidden))
+  model = monikers.build(monikers.MONIKERS["E"], len(data.classes), _hyper(rnn_hidden=hidden))
   train = data.splits["train"]
   state = create_state(model, _device(next(batches(train, 64))), jax.random.key(0))
   out = []
@@ -175,7 +182,7 @@ def _inference_pass(predict_fn, state, device_batches):
 def bench_rnn_inference(data, hidden, padded_batches):
   """RNN E inference (batch 256) over the Test13 training split: length-bucketed, and padded to 1000 (the
   first `padded_batches` batches)."""
-  model = monikers.build(monikers.MONIKERS["E"], len(data.classes), monikers.Hyper(rnn_hidden=hidden))
+  model = monikers.build(monikers.MONIKERS["E"], len(data.classes), _hyper(rnn_hidden=hidden))
   train = data.splits["train"]
   state = create_state(model, _device(next(batches(train, 64))), jax.random.key(0))
   predict_fn = jax.jit(steps.predict_step)
@@ -219,7 +226,7 @@ def bench_population(data, levels, filters, n_steps):
   """One vmapped step over len(levels) CNNs (the population on accelerators) against len(levels) single-model
   steps (the population on a CPU, `population.one_by_one`), same batches."""
   from rcl.train.population import member_train_step, stack_states  # noqa: PLC0415
-  model = monikers.build(monikers.MONIKERS["A"], len(data.classes), monikers.Hyper(cnn_filters=filters))
+  model = monikers.build(monikers.MONIKERS["A"], len(data.classes), _hyper(cnn_filters=filters))
   train = data.splits["train"]
   batch_list = [_device(b) for b, _ in zip(batches(train, 64, seed=0), range(n_steps))]
   key = jax.random.key(1)
@@ -266,7 +273,7 @@ def bench_sweep_wall(data, levels, filters):
   the sum of the members trained alone with `fit` (each its own compilation, as a user would run them)."""
   from rcl.train.loop import FitConfig, fit  # noqa: PLC0415
   from rcl.train.population import fit_population, one_by_one  # noqa: PLC0415
-  model = monikers.build(monikers.MONIKERS["A"], len(data.classes), monikers.Hyper(cnn_filters=filters))
+  model = monikers.build(monikers.MONIKERS["A"], len(data.classes), _hyper(cnn_filters=filters))
   config = FitConfig(epochs=1, batch_size=64, seed=0, selection="last")
   train, val = data.splits["train"], data.splits["val"]
   t0 = time.perf_counter()

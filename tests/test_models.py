@@ -171,3 +171,50 @@ def test_rnn_noise_is_added_at_unit_scale():
   np.testing.assert_allclose(normed.std(0), 1.0, atol=0.02)  # what the noise is added to
   assert abs((noisy - normed).std() - 1.0) < 0.05  # sigma = lambda = 1 on that scale
   assert "norm" in v["batch_stats"]
+
+
+@pytest.mark.parametrize("arch", ["cnn", "rnn"])
+def test_bfloat16_compute_keeps_float32_parameters_and_outputs(arch):
+  """Mixed precision: the same parameters, float32 outputs within bfloat16 rounding of the float32 model's,
+  and float32 gradients."""
+  name = "A" if arch == "cnn" else "E"
+  batch = _batch(b=6, length=96, seed=3)
+  build = lambda dtype: monikers.build(monikers.MONIKERS[name], 5, monikers.Hyper(  # noqa: E731
+      cnn_filters=8, cnn_dense=(16, 8), rnn_hidden=8, rnn_attention=8, rnn_dense=(8, 8, 4), compute_dtype=dtype))
+  variables = build("float32").init(jax.random.key(0), batch, train=False)
+  assert jax.tree.structure(build("bfloat16").init(jax.random.key(0), batch, train=False)) == \
+      jax.tree.structure(variables)
+  ref = build("float32").apply(variables, batch, train=False)
+  out = build("bfloat16").apply(variables, batch, train=False)
+  for k in ("logits", "ld"):
+    assert out[k].dtype == jnp.float32
+    rel = float(jnp.linalg.norm(out[k] - ref[k]) / jnp.linalg.norm(ref[k]))
+    assert 0 < rel < 3e-2, (k, rel)  # rounded (not float32 underneath), yet close
+
+  def loss(params):
+    logits = build("bfloat16").apply(dict(variables, params=params), batch, train=False)["logits"]
+    return jnp.mean(jax.nn.logsumexp(logits, -1) - logits[:, 0])
+
+  grads = jax.grad(loss)(variables["params"])
+  assert all(g.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
+
+
+def test_noise_and_dropout_draws_have_their_distributions():
+  """16-bit draws (`noise.fields16`): uniform fields, unit normal noise, dropout keeping 1 - rate (also for a
+  traced rate under vmap), different keys giving different draws."""
+  from rcl.models import noise  # noqa: PLC0415
+  f = np.asarray(noise.fields16(jax.random.key(0), (300, 1001)))  # odd last axis
+  assert f.shape == (300, 1001) and f.min() >= 0 and f.max() < 2 ** 16
+  counts = np.bincount(f.ravel() >> 12, minlength=16)  # 16 equal cells: chi-square, 15 dof
+  assert ((counts - f.size / 16) ** 2 / (f.size / 16)).sum() < 50
+  z = np.asarray(noise.normal16(jax.random.key(1), (1000, 1000), jnp.float32))
+  assert abs(z.mean()) < 5e-3 and abs(z.std() - 1) < 5e-3 and 4 < np.abs(z).max() < 4.4
+  assert abs(np.mean(np.abs(z) > 1.96) - 0.05) < 2e-3  # the tails of a normal
+  x = jnp.ones((200, 500))
+  drop = lambda rate, key: noise.Dropout(rate).apply({}, x, False, rngs={"dropout": key})  # noqa: E731
+  out = np.asarray(drop(0.3, jax.random.key(2)))
+  assert abs((out != 0).mean() - 0.7) < 5e-3 and np.allclose(out[out != 0], 1 / 0.7)
+  rates = jnp.asarray([0.1, 0.5, 0.9])
+  kept = jax.vmap(lambda r, k: (drop(r, k) != 0).mean())(rates, jax.random.split(jax.random.key(3), 3))
+  np.testing.assert_allclose(np.asarray(kept), [0.9, 0.5, 0.1], atol=5e-3)
+  assert not np.array_equal(out, np.asarray(drop(0.3, jax.random.key(4))))

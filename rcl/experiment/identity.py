@@ -65,10 +65,16 @@ def fit_identity(fit_config: FitConfig) -> str:
                                   if getattr(fit_config, f.name) != f.default) + ")"
 
 
+def model_identity(model) -> str:
+  """The module's settings as its repr, less a float32 compute dtype (what every run had before the
+  dtype could be chosen), so that older checkpoints stay the same model's."""
+  return "\n".join(line for line in repr(model).splitlines() if line.strip() != "dtype = 'float32'")
+
+
 def component(data: DataSet, moniker: monikers.Moniker, model, fit_config: FitConfig) -> dict:
   """The identity of a trained component: model, classes, data files (`data_fingerprint`, kept in the
   data summary by the data stage), split and training settings."""
-  return {"moniker": moniker.name, "model": repr(model), "classes": data.classes,
+  return {"moniker": moniker.name, "model": model_identity(model), "classes": data.classes,
           "data": data.summary["data_fingerprint"],
           "split": split_fingerprint(data), "fit": fit_identity(fit_config)}
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from rcl.analysis.joint import accuracy_slope, joint_learning_coefficient
 from rcl.data.dataset import DataSet
 from rcl.experiment import identity
+from rcl.experiment.identity import model_identity
 from rcl.models import monikers, noise
 from rcl.report import figures
 from rcl.train.loop import FitConfig, NonFiniteLoss
@@ -43,7 +44,7 @@ def run_sweep(data: DataSet, moniker: monikers.Moniker, hyper: monikers.Hyper, l
   model = monikers.build(moniker, len(data.classes), hyper)
   result = fit_population(model, levels, data.splits["train"], data.splits["val"], config,
                           checkpoint_dir=os.path.join(outdir, "checkpoints"),
-                          identity=identity or {"moniker": moniker.name, "model": repr(model),
+                          identity=identity or {"moniker": moniker.name, "model": model_identity(model),
                                                 "classes": data.classes},
                           on_epoch=on_epoch)
   rows = []

@@ -80,6 +80,8 @@ class CNN(nn.Module):
     length: the input width L (max_len) when known: inference then also reads narrower windows (`windows`).
     batch_axis: the shard_map axis a data-parallel batch is split over: BatchNorm then averages its
       statistics over the whole batch, not one shard (set by `fit` when it is given a mesh).
+    dtype: the layers' arithmetic dtype ("bfloat16": mixed precision; parameters, batch statistics,
+      logits and features stay float32).
   """
   num_classes: int
   filters: int = 256
@@ -91,6 +93,7 @@ class CNN(nn.Module):
   input_kind: str = "seq"
   length: int | None = None
   batch_axis: str | None = None
+  dtype: str = "float32"
 
   @nn.compact
   def __call__(self, batch: dict[str, jax.Array], train: bool) -> dict[str, jax.Array]:
@@ -105,8 +108,9 @@ class CNN(nn.Module):
     Returns:
       'logits' float32[b, num_classes] and 'ld' float32[b, dense[-1]] (last dense layer features).
     """
-    blocks = [(nn.Conv(self.filters, (self.kernel_size,), padding="SAME"),
-               nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3, axis_name=self.batch_axis),
+    blocks = [(nn.Conv(self.filters, (self.kernel_size,), padding="SAME", dtype=self.dtype),
+               nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3, axis_name=self.batch_axis,
+                            dtype=self.dtype),
                GaussianNoise(self.noise), Dropout(self.dropout)) for _ in range(self.blocks)]
 
     def stack(x):  # [b, W, c] -> [b, W / 2^blocks, filters]
@@ -116,7 +120,7 @@ class CNN(nn.Module):
         x = dropout(noise(x, not train), not train)
       return x
 
-    x = inputs.embed(batch, self.input_kind)  # [b, W, c]
+    x = inputs.embed(batch, self.input_kind).astype(self.dtype)  # [b, W, c]
     h = stack(x)
     if self.length is not None and x.shape[1] < self.length:  # a window: join the padding's features
       if train:
@@ -127,8 +131,8 @@ class CNN(nn.Module):
       h = jnp.where(jnp.arange(padding.shape[1])[None, :, None] < start[:, None, None], h, padding)
     x = h.reshape(h.shape[0], -1)  # [b, L / 2^blocks * filters]
     for i, width in enumerate(self.dense):
-      x = nn.relu(nn.Dense(width)(x))
+      x = nn.relu(nn.Dense(width, dtype=self.dtype)(x))
       if i < len(self.dense) - 1:
         x = Dropout(self.dropout)(x, not train)
-    logits = nn.Dense(self.num_classes)(x)
-    return {"logits": logits, "ld": x}
+    logits = nn.Dense(self.num_classes, dtype=self.dtype)(x)
+    return {"logits": logits.astype(jnp.float32), "ld": x.astype(jnp.float32)}

@@ -25,6 +25,9 @@ class Hyper:
     rnn_hidden: GRU units per direction.
     rnn_attention: attention projection width.
     rnn_dense: RNN dense widths after attention pooling (last = LD features).
+    compute_dtype: dtype of the convolutions', matmuls' and activations' arithmetic ("bfloat16": mixed
+      precision for GPUs/TPUs and CPUs with bf16 units; parameters, optimiser, recurrent state, noise
+      strengths, batch statistics, logits and features stay float32).
   """
   reg_level: float = dataclasses.field(
       default=1.0, metadata={"help": "Regularisation level lambda: noise sigma = lambda, dropout = lambda x 50%."})
@@ -38,6 +41,9 @@ class Hyper:
   rnn_attention: int = dataclasses.field(default=128, metadata={"help": "Attention projection width.", "lower": 1})
   rnn_dense: tuple[int, ...] = dataclasses.field(
       default=(128, 64, 32), metadata={"help": "RNN dense widths (last = LD features).", "lower": 1})
+  compute_dtype: str = dataclasses.field(
+      default="float32", metadata={"help": "Arithmetic dtype of the components' layers (parameters stay float32).",
+                                   "choices": ("float32", "bfloat16")})
 
   def __post_init__(self):
     noise.check_level(self.reg_level)
@@ -94,9 +100,10 @@ def build(moniker: Moniker, num_classes: int, hyper: Hyper = Hyper(), length: in
   if moniker.arch == "cnn":
     return CNN(num_classes=num_classes, filters=hyper.cnn_filters or moniker.filters,
                kernel_size=hyper.cnn_kernel, blocks=hyper.cnn_blocks, dense=tuple(hyper.cnn_dense),
-               noise=hyper.noise, dropout=hyper.dropout, input_kind=moniker.input_kind, length=length)
+               noise=hyper.noise, dropout=hyper.dropout, input_kind=moniker.input_kind, length=length,
+               dtype=hyper.compute_dtype)
   if moniker.arch == "rnn":
     return RNN(num_classes=num_classes, hidden=hyper.rnn_hidden, attention=hyper.rnn_attention,
                dense=tuple(hyper.rnn_dense), noise=hyper.noise, dropout=hyper.dropout,
-               input_kind=moniker.input_kind)
+               input_kind=moniker.input_kind, dtype=hyper.compute_dtype)
   raise ValueError(f"unknown architecture {moniker.arch!r}")

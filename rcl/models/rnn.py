@@ -19,8 +19,10 @@ class AttentionPool(nn.Module):
 
   Attributes:
     width: size of the projection W.
+    dtype: the projection's arithmetic dtype (scores, weights and the pooled output are float32).
   """
   width: int = 128
+  dtype: str = "float32"
 
   @nn.compact
   def __call__(self, h: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -28,7 +30,8 @@ class AttentionPool(nn.Module):
 
     Positions at or past a sequence's length get weight exactly 0, so padding cannot change the result.
     """
-    scores = nn.Dense(1, use_bias=False, name="v")(jnp.tanh(nn.Dense(self.width, name="W")(h)))[..., 0]
+    projected = jnp.tanh(nn.Dense(self.width, dtype=self.dtype, name="W")(h))  # [b, L, width]
+    scores = nn.Dense(1, use_bias=False, dtype=self.dtype, name="v")(projected)[..., 0].astype(jnp.float32)
     valid = jnp.arange(h.shape[1])[None, :] < lengths[:, None]  # [b, L]
     scores = jnp.where(valid, scores, -jnp.inf)
     # A zero-length row would be all -inf: give it zero weights instead of NaN.
@@ -49,6 +52,8 @@ class RNN(nn.Module):
     dropout: dropout rate after pooling and after the first dense layer (= lambda x 50%).
     input_kind: "seq", "sec" or "seq+sec".
     batch_axis: the shard_map axis a data-parallel batch is split over (RunningNorm; set by `fit`).
+    dtype: the layers' arithmetic dtype ("bfloat16": mixed precision; parameters, the GRU state, the
+      running statistics, logits and features stay float32).
   """
   num_classes: int
   hidden: int = 64
@@ -58,11 +63,12 @@ class RNN(nn.Module):
   dropout: float = 0.5
   input_kind: str = "seq"
   batch_axis: str | None = None
+  dtype: str = "float32"
 
   def setup(self):
     # Parameter paths as flax's nn.Bidirectional of two GRUCell RNNs: params/bigru/{forward_rnn,backward_rnn}/cell/...
-    self.bigru = BiGRU(self.hidden)
-    self.pool = AttentionPool(self.attention)
+    self.bigru = BiGRU(self.hidden, dtype=self.dtype)
+    self.pool = AttentionPool(self.attention, dtype=self.dtype)
     # As in the CNN, where noise follows BatchNorm, the noise meets unit-scale features, so sigma = lambda
     # means the same corruption in both families (the pooled GRU outputs differ between sequences by only
     # ~0.05). Running statistics rather than BatchNorm's per-batch ones: length buckets make batches far
@@ -70,8 +76,8 @@ class RNN(nn.Module):
     self.norm = RunningNorm(axis_name=self.batch_axis)
     self.gaussian = GaussianNoise(self.noise)
     self.drop = Dropout(self.dropout)
-    self.layers = [nn.Dense(w) for w in self.dense]
-    self.head = nn.Dense(self.num_classes)
+    self.layers = [nn.Dense(w, dtype=self.dtype) for w in self.dense]
+    self.head = nn.Dense(self.num_classes, dtype=self.dtype)
 
   def __call__(self, batch: dict[str, jax.Array], train: bool) -> dict[str, jax.Array]:
     """Classifies a batch.
@@ -95,4 +101,4 @@ class RNN(nn.Module):
       x = nn.relu(layer(x))
       if i == 0:
         x = self.drop(x, not train)
-    return {"logits": self.head(x), "ld": x, "attention": weights}
+    return {"logits": self.head(x).astype(jnp.float32), "ld": x.astype(jnp.float32), "attention": weights}
