@@ -17,6 +17,7 @@ from experiments import config_flags
 from rcl import allocator
 from rcl.config import ExperimentConfig
 from rcl.data import location
+from rcl.experiment import spread
 from rcl.experiment.pipeline import run_experiment, run_seeds
 from rcl.train import distributed, sharding
 
@@ -37,6 +38,10 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index, 0 
                                    "$JAX_PROCESS_ID, else the launcher's).", lower_bound=0)
 _HEARTBEAT = flags.DEFINE_integer("heartbeat_timeout", 100, "Seconds without a heartbeat after which a process "
                                   "counts as dead and the others stop with an error.", lower_bound=1)
+_SPREAD = flags.DEFINE_bool(
+    "spread", False, "With several processes: instead of data parallel across them, deal the --seeds (else the "
+    "sweep's levels) out to the processes, each training its share alone; process 0 writes the gathered report "
+    "(rcl/experiment/spread.py).")
 _JOIN_TIMEOUT = flags.DEFINE_integer("join_timeout", 300, "Seconds to wait for every process to join.", lower_bound=1)
 _CPU_DEVICES = flags.DEFINE_integer(
     "cpu_devices", 0, "On a CPU, run as this many host devices (one per core) so that --data_parallel uses every "
@@ -75,6 +80,8 @@ def main(argv):
   if _CPU_DEVICES.value:
     sharding.request_cpu_devices(_CPU_DEVICES.value)  # before JAX starts a backend
   command = shlex.join(["python", "-m", "experiments.run"] + sys.argv[1:])
+  if _SPREAD.value:  # the processes only exchange results: the accelerators are left to the shares' runs
+    jax.config.update("jax_platforms", "cpu")
   try:
     several = distributed.initialize(_DISTRIBUTED.value, coordinator=_COORDINATOR.value,
                                      num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value,
@@ -91,7 +98,12 @@ def main(argv):
     data = config.data
     location.require(data.files + data.train_files + data.val_files + data.test_files, where,
                      progress=lambda line: print(line, flush=True))
-    if _SEEDS.value:
+    if _SPREAD.value and several:
+      child = lambda extra: [sys.executable, "-m", "experiments.run", *sys.argv[1:], "--nospread",  # noqa: E731
+                             "--nodistributed", *extra]
+      spread.run(config, [int(s) for s in _SEEDS.value], child, command=command,  # every process tells its share
+                 log=lambda line: print(f"[process {jax.process_index()}] {line}", flush=True))
+    elif _SEEDS.value:
       run_seeds(config, [int(s) for s in _SEEDS.value], command=command, **callbacks)
     else:
       run_experiment(config, command=command, **callbacks)

@@ -81,3 +81,50 @@ def test_a_killed_process_stops_the_other_with_an_error(real_data, tmp_path):
   assert ("error: process 0 of 2: a collective operation failed" in rest
           and "Another process of this run has probably stopped" in rest), rest[-3000:]
   assert "Traceback" not in rest and "Check failure" not in rest, rest[-3000:]
+
+
+def _spread(args, tmp_path, name):
+  """The same run as one process (one device) and spread over two processes (one device each)."""
+  one = subprocess.run([sys.executable, "-m", "experiments.run", *args, f"--workdir={tmp_path / name / 'one'}",
+                        "--cpu_devices=1"], cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert one.returncode == 0, one.stdout[-2000:] + one.stderr[-3000:]
+  port = _port()
+  procs = [_launch(args + [f"--workdir={tmp_path / name / 'two'}", "--spread"], i, port) for i in range(2)]
+  outs = [p.communicate(timeout=300)[0] for p in procs]
+  assert [p.returncode for p in procs] == [0, 0], outs[0][-3000:] + outs[1][-3000:]
+  return [json.loads((tmp_path / name / w / "results.json").read_text()) for w in ("one", "two")], outs
+
+
+SPREAD = ["--models=A", "--cnn_filters=4", "--cnn_dense=8,8", "--max_len=160", "--batch_size=16", "--collab=",
+          "--cca_trials=0"]
+
+
+@pytest.mark.slow
+def test_spread_seeds_equal_one_process(real_data, tmp_path):
+  """--seeds dealt to two processes (seed 0 to process 0, seed 1 to process 1): the gathered report equals a
+  one-process --seeds run's."""
+  fasta, _ = _subset(real_data, tmp_path, per_class=6)
+  (one, two), outs = _spread([f"--data_dir={tmp_path}", f"--files={fasta.name}", *SPREAD, "--cnn_epochs=2",
+                              "--seeds=0,1"], tmp_path, "seeds")
+  assert "[process 0] === process 0: seed 0 ===" in outs[0] and "[process 1] === process 1: seed 1 ===" in outs[1]
+  assert "seed 1 ===" not in outs[0]
+  assert two["seeds"] == [0, 1] and two["stability"] == one["stability"]
+  assert two["comparisons"] == one["comparisons"]
+
+
+@pytest.mark.slow
+def test_spread_sweep_levels_equal_one_process(real_data, tmp_path):
+  """The sweep's levels dealt to two processes (0 and 1.2 to process 0, which also trains A; 0.6 to process
+  1): the merged sweep equals the one-process sweep, level by level."""
+  fasta, _ = _subset(real_data, tmp_path, per_class=6)
+  (one, two), outs = _spread([f"--data_dir={tmp_path}", f"--files={fasta.name}", *SPREAD, "--cnn_epochs=1",
+                              "--sweep_model=A", "--sweep_levels=0,0.6,1.2", "--sweep_epochs=2"], tmp_path, "sweep")
+  assert "sweep levels [0.6]" in outs[1] and "[A] epoch" not in outs[1]
+  assert two["models"]["A"]["test"] == one["models"]["A"]["test"]
+  curves = lambda sweep: [{k: v for k, v in r["history"].items() if k != "seconds"} for r in sweep["rows"]]  # noqa: E731
+  assert two["sweep"]["levels"] == one["sweep"]["levels"] == [0.0, 0.6, 1.2]
+  assert curves(two["sweep"]) == curves(one["sweep"])
+  for key in ("peak_val_accuracy_level", "coefficient_plateau_level", "fig3_levels"):
+    assert two["sweep"][key] == one["sweep"][key]
+  assert (tmp_path / "sweep" / "two" / "sweep" / "fig4.png").exists()
+  assert "## " in (tmp_path / "sweep" / "two" / "report.md").read_text()

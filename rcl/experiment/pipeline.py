@@ -70,6 +70,13 @@ def run_seeds(config: ExperimentConfig, seeds: Sequence[int], *, command: str = 
     log(f"=== seed {seed} ===")
     seeded = dataclasses.replace(config, seed=seed, workdir=os.path.join(config.workdir, f"seed_{seed}"))
     runs.append(run_experiment(seeded, command=command, log=log, on_epoch=on_epoch, on_fold=on_fold))
+  return summarize_seeds(config, seeds, runs, command=command, log=log)
+
+
+def summarize_seeds(config: ExperimentConfig, seeds: Sequence[int], runs: Sequence[dict], *, command: str = "",
+                    log: Log = lambda s: None) -> dict:
+  """Writes `workdir/results.json` and `report.md` with mean +- sd per model over the seeds' results (the
+  results.json of each `workdir/seed_<k>/` run, in the order of `seeds`)."""
   summary = {"dataset": config.data.dataset, "seeds": list(seeds), "environment": provenance.environment(),
              "protocol": runs[0]["protocol"], "stability": stability.aggregate(runs),
              "comparisons": stability.comparisons(runs),

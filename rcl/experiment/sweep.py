@@ -57,17 +57,34 @@ def run_sweep(data: DataSet, moniker: monikers.Moniker, hyper: monikers.Hyper, l
         "slope": accuracy_slope(history["train_accuracy"], history["val_accuracy"], burn_in),
         "best_val_accuracy": max(history["val_accuracy"]),
     })
+  return summarize(moniker.name, rows, burn_in, config.epochs, result.seconds, outdir)
+
+
+def summarize(moniker: str, rows: Sequence[dict], burn_in: int, epochs: int, seconds: float, outdir: str) -> dict:
+  """The sweep's entry from its per-level rows (in any order): the level of peak validation accuracy,
+  where the coefficient stops rising, and Fig. 3-4 drawn under `outdir`."""
+  rows = sorted(rows, key=lambda r: r["level"])
+  levels = [r["level"] for r in rows]
   coefs = [r["joint_accuracy"] for r in rows]
   best = max(rows, key=lambda r: r["best_val_accuracy"])
-  figures.figure4(os.path.join(outdir, "fig4.png"), result.levels, coefs, [r["best_val_accuracy"] for r in rows])
+  os.makedirs(outdir, exist_ok=True)
+  figures.figure4(os.path.join(outdir, "fig4.png"), levels, coefs, [r["best_val_accuracy"] for r in rows])
   panels = [(f"lambda {lv:g} (sigma {noise.rates(lv)[0]:g}, dropout {noise.rates(lv)[1]:.0%})",
-             rows[result.levels.index(lv)]["history"]) for lv in pick_fig3_levels(result.levels)]
+             rows[levels.index(lv)]["history"]) for lv in pick_fig3_levels(levels)]
   figures.figure3(os.path.join(outdir, "fig3.png"), panels, burn_in)
-  return {"moniker": moniker.name, "levels": result.levels, "burn_in": burn_in, "epochs": config.epochs,
-          "seconds": result.seconds, "rows": rows, "peak_val_accuracy_level": best["level"],
+  return {"moniker": moniker, "levels": levels, "burn_in": burn_in, "epochs": epochs,
+          "seconds": seconds, "rows": rows, "peak_val_accuracy_level": best["level"],
           "peak_val_accuracy": best["best_val_accuracy"],
-          "coefficient_plateau_level": plateau_level(result.levels, coefs),
+          "coefficient_plateau_level": plateau_level(levels, coefs),
           "fig3_levels": [p[0] for p in panels]}
+
+
+def merge(parts: Sequence[dict], outdir: str) -> dict:
+  """One sweep entry from sweeps of the same model over disjoint levels (trained apart, e.g. by the
+  processes of a spread run): their rows together; `seconds` is the longest part's (they ran side by side)."""
+  first = parts[0]
+  return summarize(first["moniker"], [r for part in parts for r in part["rows"]], first["burn_in"], first["epochs"],
+                   max(part["seconds"] for part in parts), outdir)
 
 
 def stage(config, data: DataSet, *, log, on_epoch=None) -> dict:

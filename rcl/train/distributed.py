@@ -13,11 +13,16 @@ replicated arrays); everything else (results.json, report.md, figures, features,
 process 0 alone (`is_writer`). The distributed service checks heartbeats: when a process dies, the
 others stop with an error instead of waiting for it (within `heartbeat_timeout` seconds, sooner when a
 collective notices the closed connection).
+
+Independent work (rcl.experiment.spread) uses the runtime's coordination service alone: its key-value store
+carries each process's results to the others (`gather`), with no collective and no accelerator involved.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 
 import jax
 
@@ -27,6 +32,10 @@ import jax
 # batch script's own single process sees SLURM_NTASKS of the whole allocation.)
 _LAUNCHERS = {"SLURM": "SLURM_STEP_NUM_TASKS", "Open MPI": "OMPI_COMM_WORLD_SIZE",
               "Cloud TPU pod": "TPU_WORKER_HOSTNAMES"}
+
+
+# Every variable that makes a process join a multi-process job: a single-process child is started without them.
+PROCESS_VARIABLES = (*_LAUNCHERS.values(), "JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
 
 
 def detected_launcher() -> str | None:
@@ -75,3 +84,36 @@ def initialize(enabled: bool = False, *, coordinator: str | None = None, num_pro
 def is_writer() -> bool:
   """Whether this process writes the run's files (process 0; the only one without distribution)."""
   return jax.process_index() == 0
+
+
+def _store():
+  """The coordination service's client (its key-value store), as Orbax's multi-host code reaches it."""
+  from jax._src import distributed as jax_distributed  # noqa: PLC0415  (no public handle to the store)
+  if jax_distributed.global_state.client is None:
+    raise RuntimeError("the distributed runtime is not running")
+  return jax_distributed.global_state.client
+
+
+def gather(name: str, text: str, *, poll_s: float = 60,
+           on_wait: Callable[[list[int], float], None] | None = None) -> list[str]:
+  """Every process's `text` under `name`, in process order, at every process.
+
+  Processes may arrive hours apart (independent work): each waits, calling on_wait(missing process
+  indices, seconds waited) every `poll_s` seconds. A process that dies meanwhile stops the others through
+  the runtime's heartbeats rather than leaving them waiting.
+  """
+  store, count = _store(), jax.process_count()
+  store.key_value_set(f"rcl/{name}/{jax.process_index()}", text)
+  texts: dict[int, str] = {}
+  start = time.monotonic()
+  while len(texts) < count:
+    for index in [i for i in range(count) if i not in texts]:
+      try:
+        texts[index] = store.blocking_key_value_get(f"rcl/{name}/{index}", int(poll_s * 1000))
+      except jax.errors.JaxRuntimeError as e:
+        if "DEADLINE_EXCEEDED" not in str(e):
+          raise
+        if on_wait is not None:
+          on_wait([i for i in range(count) if i not in texts], time.monotonic() - start)
+        break
+  return [texts[i] for i in range(count)]
