@@ -42,6 +42,9 @@ _SPREAD = flags.DEFINE_bool(
     "spread", False, "With several processes: instead of data parallel across them, deal the --seeds (else the "
     "sweep's levels) out to the processes, each training its share alone; process 0 writes the gathered report "
     "(rcl/experiment/spread.py).")
+_SPREAD_GROUP = flags.DEFINE_integer(
+    "spread_group", 1, "With --spread: processes per group; each group trains its share as one distributed job of "
+    "its own (data parallel over the group's devices with --data_parallel).", lower_bound=1)
 _JOIN_TIMEOUT = flags.DEFINE_integer("join_timeout", 300, "Seconds to wait for every process to join.", lower_bound=1)
 _CPU_DEVICES = flags.DEFINE_integer(
     "cpu_devices", 0, "On a CPU, run as this many host devices (one per core) so that --data_parallel uses every "
@@ -80,14 +83,14 @@ def main(argv):
   if _CPU_DEVICES.value:
     sharding.request_cpu_devices(_CPU_DEVICES.value)  # before JAX starts a backend
   command = shlex.join(["python", "-m", "experiments.run"] + sys.argv[1:])
-  if _SPREAD.value:  # the processes only exchange results: the accelerators are left to the shares' runs
-    jax.config.update("jax_platforms", "cpu")
   try:
     several = distributed.initialize(_DISTRIBUTED.value, coordinator=_COORDINATOR.value,
                                      num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value,
                                      heartbeat_timeout=_HEARTBEAT.value, init_timeout=_JOIN_TIMEOUT.value)
   except (ValueError, RuntimeError) as e:  # a missing process: the coordinator's join times out
     sys.exit(f"error: the distributed runtime did not start: {e}")
+  if _SPREAD.value and several:  # the processes only exchange results: the accelerators are left to the shares
+    jax.config.update("jax_platforms", "cpu")  # (no backend exists yet)
   callbacks = {"log": lambda s: print(s, flush=True), "on_epoch": _progress(), "on_fold": _fold_progress()}
   if not distributed.is_writer():  # process 0 alone reports
     callbacks = {"log": lambda s: None, "on_epoch": None, "on_fold": None}
@@ -101,7 +104,7 @@ def main(argv):
     if _SPREAD.value and several:
       child = lambda extra: [sys.executable, "-m", "experiments.run", *sys.argv[1:], "--nospread",  # noqa: E731
                              "--nodistributed", *extra]
-      spread.run(config, [int(s) for s in _SEEDS.value], child, command=command,  # every process tells its share
+      spread.run(config, [int(s) for s in _SEEDS.value], child, group_size=_SPREAD_GROUP.value, command=command,
                  log=lambda line: print(f"[process {jax.process_index()}] {line}", flush=True))
     elif _SEEDS.value:
       run_seeds(config, [int(s) for s in _SEEDS.value], command=command, **callbacks)

@@ -83,13 +83,13 @@ def test_a_killed_process_stops_the_other_with_an_error(real_data, tmp_path):
   assert "Traceback" not in rest and "Check failure" not in rest, rest[-3000:]
 
 
-def _spread(args, tmp_path, name):
-  """The same run as one process (one device) and spread over two processes (one device each)."""
+def _spread(args, tmp_path, name, spread=("--spread",), one_devices=1):
+  """The same run as one process (`one_devices` devices) and spread over two processes (one device each)."""
   one = subprocess.run([sys.executable, "-m", "experiments.run", *args, f"--workdir={tmp_path / name / 'one'}",
-                        "--cpu_devices=1"], cwd=REPO, capture_output=True, text=True, timeout=300)
+                        f"--cpu_devices={one_devices}"], cwd=REPO, capture_output=True, text=True, timeout=300)
   assert one.returncode == 0, one.stdout[-2000:] + one.stderr[-3000:]
   port = _port()
-  procs = [_launch(args + [f"--workdir={tmp_path / name / 'two'}", "--spread"], i, port) for i in range(2)]
+  procs = [_launch(args + [f"--workdir={tmp_path / name / 'two'}", *spread], i, port) for i in range(2)]
   outs = [p.communicate(timeout=300)[0] for p in procs]
   assert [p.returncode for p in procs] == [0, 0], outs[0][-3000:] + outs[1][-3000:]
   return [json.loads((tmp_path / name / w / "results.json").read_text()) for w in ("one", "two")], outs
@@ -106,7 +106,7 @@ def test_spread_seeds_equal_one_process(real_data, tmp_path):
   fasta, _ = _subset(real_data, tmp_path, per_class=6)
   (one, two), outs = _spread([f"--data_dir={tmp_path}", f"--files={fasta.name}", *SPREAD, "--cnn_epochs=2",
                               "--seeds=0,1"], tmp_path, "seeds")
-  assert "[process 0] === process 0: seed 0 ===" in outs[0] and "[process 1] === process 1: seed 1 ===" in outs[1]
+  assert "[process 0] === group 0: seed 0 ===" in outs[0] and "[process 1] === group 1: seed 1 ===" in outs[1]
   assert "seed 1 ===" not in outs[0]
   assert two["seeds"] == [0, 1] and two["stability"] == one["stability"]
   assert two["comparisons"] == one["comparisons"]
@@ -128,3 +128,17 @@ def test_spread_sweep_levels_equal_one_process(real_data, tmp_path):
     assert two["sweep"][key] == one["sweep"][key]
   assert (tmp_path / "sweep" / "two" / "sweep" / "fig4.png").exists()
   assert "## " in (tmp_path / "sweep" / "two" / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_spread_over_a_group_of_two_processes_is_data_parallel_within_it(real_data, tmp_path):
+  """--spread_group=2 with two processes: one group, whose two processes train each seed together as a
+  distributed job of their own, data parallel: the same numbers as one process with two devices."""
+  fasta, _ = _subset(real_data, tmp_path, per_class=6)
+  (one, two), outs = _spread([f"--data_dir={tmp_path}", f"--files={fasta.name}", *SPREAD, "--cnn_epochs=2",
+                              "--seeds=0,1", "--data_parallel"], tmp_path, "group",
+                             spread=("--spread", "--spread_group=2"), one_devices=2)
+  for out in outs:
+    assert "=== group 0: seed 0 ===" in out and "=== group 0: seed 1 ===" in out
+  assert "[A] epoch 2/2" in outs[0] and "[A] epoch" not in outs[1]  # the group's process 0 reports
+  assert two["stability"] == one["stability"]

@@ -197,6 +197,9 @@ def test_bfloat16_compute_keeps_float32_parameters_and_outputs(arch):
 
   grads = jax.grad(loss)(variables["params"])
   assert all(g.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
+  # Checkpoints from before the option stay the float32 model's; a bfloat16 model is another model.
+  from rcl.experiment.identity import model_identity  # noqa: PLC0415
+  assert "dtype" not in model_identity(build("float32")) and "dtype = 'bfloat16'" in model_identity(build("bfloat16"))
 
 
 def test_noise_and_dropout_draws_have_their_distributions():

@@ -1,28 +1,34 @@
 """Independent work spread over a job's processes (`experiments.run --spread`).
 
 Where running the same model on every process is wasteful, the processes of a distributed job (started as
-for data parallel: --distributed, or a cluster launcher) share out work that needs no communication:
+for data parallel: --distributed, or a cluster launcher) share out work that needs no communication. The
+processes form groups of `--spread_group` consecutive processes (default 1: every process its own group),
+and the work is dealt round-robin to the groups:
 
-- with --seeds, the seeds, dealt round-robin (process k trains seeds[k::count]), each a whole pipeline in
-  `workdir/seed_<s>/` as a single-process --seeds run makes it;
-- else the regularisation sweep's levels, dealt round-robin: process k trains its levels as one population
-  in `workdir/sweep_levels_<levels>/`, and process 0 also runs the rest of the experiment (components,
+- with --seeds, the seeds (group g of n trains seeds[g::n]), each a whole pipeline in `workdir/seed_<s>/`
+  as a single-process --seeds run makes it;
+- else the regularisation sweep's levels: group g trains its levels as one population in
+  `workdir/sweep_levels_<levels>/`, and group 0 also runs the rest of the experiment (components,
   collaborative models, analysis) in `workdir` itself.
 
-Each share runs as an ordinary single-process run (a child `experiments.run` without the job's process
-variables, on this process's own devices, with its own checkpoints: rerunning the job resumes every
-share, and a share keyed by seed or by its levels is found again by a job of another process count).
-The runtime's key-value store then carries every share's results to every process
-(`rcl.train.distributed.gather`), and process 0 writes the one results.json and report.md: the seeds'
-mean +- sd, or the sweep's rows merged into the experiment's results. Nothing crosses processes but
-results, so workdir need not be on a shared file system (process 0 keeps a copy of every seed's
-results.json).
+Each share runs as an ordinary run of its own: a child `experiments.run` with the job's flags, the share's,
+and none of the job's process variables. A group of one runs it single-process on its own devices; the
+processes of a larger group run it together as a distributed job of their own (its coordinator at the
+group's first process, whose address the key-value store passes on), data parallel over the group's
+devices with --data_parallel. Checkpoints are then a single job's, as Orbax expects: rerunning the job
+resumes every share, and shares are keyed by seed or by their levels, so a job with another number of
+groups finds the seeds again. The runtime's key-value store carries every share's results to every
+process (`rcl.train.distributed.gather`), and process 0 writes the one results.json and report.md: the
+seeds' mean +- sd, or the sweep's rows merged into the experiment's results. Only results cross groups,
+so workdir need not be on a shared file system (process 0 keeps a copy of every seed's results.json).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import socket
 import subprocess
 from collections.abc import Callable, Sequence
 
@@ -39,18 +45,42 @@ Child = Callable[[Sequence[str]], list[str]]
 
 
 def deal(items: Sequence, index: int, count: int) -> list:
-  """Process `index`'s share of `items` out of `count` processes: every count-th item from its index."""
+  """Group `index`'s share of `items` out of `count` groups: every count-th item from its index."""
   return list(items)[index::count]
 
 
-def _run(argv: list[str], what: str) -> str | None:
-  """Runs one share as a single-process child (its output passes through); None on success, else the
-  error to report."""
-  env = {k: v for k, v in os.environ.items() if k not in distributed.PROCESS_VARIABLES}
-  status = subprocess.run(argv, env=env, check=False).returncode
-  if status == 0:
-    return None
-  return f"process {jax.process_index()}: {what} failed (exit status {status}; its error is in this process's output)"
+@dataclasses.dataclass
+class _Group:
+  """This process's group: its index among `count` groups, this process's rank in it, its size."""
+  index: int
+  count: int
+  rank: int
+  size: int
+  child: Child
+  log: Log
+  runs: int = 0
+
+  def run(self, extra: Sequence[str], what: str) -> str | None:
+    """Runs one share as this process's part of a child job (its output passes through); None on
+    success, else the error to report."""
+    extra = list(extra)
+    if self.size > 1:  # the group's own distributed job, coordinated from its first process
+      key = f"rcl/spread/group_{self.index}/run_{self.runs}"
+      self.runs += 1
+      if self.rank == 0:
+        with socket.socket() as s:
+          s.bind(("", 0))
+          distributed.publish(key, f"{socket.gethostname()}:{s.getsockname()[1]}")
+      address = distributed.wait_for(key, on_wait=lambda seconds: self.log(
+          f"waiting for the first process of group {self.index} to start {what} ({seconds / 60:.0f} min)"))
+      extra += ["--distributed", f"--coordinator_address={address}", f"--num_processes={self.size}",
+                f"--process_id={self.rank}"]
+    env = {k: v for k, v in os.environ.items() if k not in distributed.PROCESS_VARIABLES}
+    status = subprocess.run(self.child(extra), env=env, check=False).returncode
+    if status == 0:
+      return None
+    return (f"process {jax.process_index()}: {what} failed (exit status {status}; its error is in this process's "
+            "output)")
 
 
 def _read(path: str) -> dict:
@@ -61,8 +91,8 @@ def _read(path: str) -> dict:
 def _gather(name: str, mine: dict, log: Log) -> dict:
   """Every process's share results (a dict of JSON-able entries), merged; raises ValueError naming every
   failed share."""
-  def waiting(missing, seconds):
-    log(f"waiting for process(es) {', '.join(map(str, missing))} to finish their shares ({seconds / 60:.0f} min)")
+  def waiting(process, seconds):
+    log(f"waiting for process {process} to finish its shares ({seconds / 60:.0f} min)")
 
   merged: dict = {}
   for text in distributed.gather(name, json.dumps(mine), on_wait=waiting):
@@ -73,28 +103,37 @@ def _gather(name: str, mine: dict, log: Log) -> dict:
   return merged
 
 
-def run(config: ExperimentConfig, seeds: Sequence[int], child: Child, *, command: str = "",
+def run(config: ExperimentConfig, seeds: Sequence[int], child: Child, *, group_size: int = 1, command: str = "",
         log: Log = lambda s: None) -> dict:
-  """Runs this process's share of the seeds (or else of the sweep's levels) and waits for the others';
-  process 0 then writes and returns the gathered results.json content (the others return {})."""
+  """Runs this process's group's share of the seeds (or else of the sweep's levels) and waits for the
+  others'; process 0 then writes and returns the gathered results.json content (the others return {})."""
   index, count = jax.process_index(), jax.process_count()
+  if group_size < 1 or count % group_size:
+    raise ValueError(f"--spread_group={group_size} must divide the job's {count} processes")
+  group = _Group(index // group_size, count // group_size, index % group_size, group_size, child, log)
   if seeds:
-    return _seeds(config, seeds, child, index, count, command, log)
+    return _seeds(config, seeds, group, command, log)
   if config.sweep.model:
-    return _sweep(config, child, index, count, command, log)
+    return _sweep(config, group, command, log)
   raise ValueError("--spread deals out --seeds or the sweep's levels (--sweep_model): this run has neither")
 
 
-def _seeds(config, seeds, child, index, count, command, log) -> dict:
+def _entry(group: _Group, error: str | None, read: Callable[[], dict]) -> dict:
+  """A share's entry: its error, else (from the group's first process, whose child wrote it) its results."""
+  return {"error": error} if error else read() if group.rank == 0 else {}
+
+
+def _seeds(config, seeds, group: _Group, command, log) -> dict:
   mine = {}
-  for seed in deal(seeds, index, count):
+  for seed in deal(seeds, group.index, group.count):
     workdir = os.path.join(config.workdir, f"seed_{seed}")
-    log(f"=== process {index}: seed {seed} ===")
-    error = _run(child(["--seeds=", f"--seed={seed}", f"--workdir={workdir}"]), f"seed {seed}")
-    mine[str(seed)] = {"error": error} if error else _read(os.path.join(workdir, "results.json"))
+    log(f"=== group {group.index}: seed {seed} ===")
+    error = group.run(["--seeds=", f"--seed={seed}", f"--workdir={workdir}"], f"seed {seed}")
+    mine[f"{seed}/{group.rank}"] = _entry(group, error, lambda: _read(os.path.join(workdir, "results.json")))
   runs = _gather("seeds", mine, log)
-  if index != 0:
+  if jax.process_index() != 0:
     return {}
+  runs = {key.split("/")[0]: entry for key, entry in runs.items() if key.endswith("/0")}
   for seed in seeds:  # a copy beside process 0's summary, unless the file system is shared
     path = os.path.join(config.workdir, f"seed_{seed}", "results.json")
     if not os.path.exists(path):
@@ -103,21 +142,21 @@ def _seeds(config, seeds, child, index, count, command, log) -> dict:
   return pipeline.summarize_seeds(config, seeds, [runs[str(s)] for s in seeds], command=command, log=log)
 
 
-def _sweep(config, child, index, count, command, log) -> dict:
+def _sweep(config, group: _Group, command, log) -> dict:
   mine = {}
-  if index == 0:
-    log("=== process 0: the experiment without its sweep ===")
-    error = _run(child(["--sweep_model="]), "the experiment")
-    mine["experiment"] = {"error": error} if error else {}
-  levels = deal(config.sweep.levels, index, count)
+  if group.index == 0:
+    log("=== group 0: the experiment without its sweep ===")
+    mine[f"experiment/{group.rank}"] = _entry(group, group.run(["--sweep_model="], "the experiment"), dict)
+  levels = deal(config.sweep.levels, group.index, group.count)
   if levels:
     workdir = os.path.join(config.workdir, "sweep_levels_" + "_".join(f"{lv:g}" for lv in levels))
-    log(f"=== process {index}: sweep levels {levels} ===")
-    error = _run(child(["--models=", "--collab=", "--cca_trials=0", "--sweep_levels=" + ",".join(map(str, levels)),
-                        f"--workdir={workdir}"]), f"sweep levels {levels}")
-    mine[f"sweep {index}"] = {"error": error} if error else _read(os.path.join(workdir, "results.json"))["sweep"]
-  parts = [entry for name, entry in _gather("sweep", mine, log).items() if name.startswith("sweep")]
-  if index != 0:
+    log(f"=== group {group.index}: sweep levels {levels} ===")
+    error = group.run(["--models=", "--collab=", "--cca_trials=0", "--sweep_levels=" + ",".join(map(str, levels)),
+                       f"--workdir={workdir}"], f"sweep levels {levels}")
+    mine[f"sweep {group.index}/{group.rank}"] = _entry(
+        group, error, lambda: _read(os.path.join(workdir, "results.json"))["sweep"])
+  parts = [entry for key, entry in _gather("sweep", mine, log).items() if key.startswith("sweep") and entry]
+  if jax.process_index() != 0:
     return {}
   out = _read(os.path.join(config.workdir, "results.json"))
   out["sweep"] = sweep.merge(parts, os.path.join(config.workdir, "sweep"))
@@ -125,5 +164,5 @@ def _sweep(config, child, index, count, command, log) -> dict:
   summary = _read(os.path.join(config.workdir, "data_summary.json"))
   results.write_text(os.path.join(config.workdir, "report.md"), markdown.report(config, out, summary, command))
   log(f"wrote {os.path.join(config.workdir, 'results.json')} with the sweep's {len(out['sweep']['levels'])} levels "
-      f"from {len(parts)} process(es)")
+      f"from {len(parts)} group(s)")
   return out

@@ -94,26 +94,30 @@ def _store():
   return jax_distributed.global_state.client
 
 
-def gather(name: str, text: str, *, poll_s: float = 60,
-           on_wait: Callable[[list[int], float], None] | None = None) -> list[str]:
-  """Every process's `text` under `name`, in process order, at every process.
+def publish(key: str, text: str) -> None:
+  """Puts `text` under `key` in the coordination service's key-value store."""
+  _store().key_value_set(key, text)
 
-  Processes may arrive hours apart (independent work): each waits, calling on_wait(missing process
-  indices, seconds waited) every `poll_s` seconds. A process that dies meanwhile stops the others through
-  the runtime's heartbeats rather than leaving them waiting.
-  """
-  store, count = _store(), jax.process_count()
-  store.key_value_set(f"rcl/{name}/{jax.process_index()}", text)
-  texts: dict[int, str] = {}
+
+def wait_for(key: str, *, poll_s: float = 60, on_wait: Callable[[float], None] | None = None) -> str:
+  """The text under `key`, waiting as long as it takes for a process to publish it (calling on_wait(seconds
+  waited) every `poll_s` seconds). A process that dies meanwhile stops the others through the runtime's
+  heartbeats rather than leaving them waiting."""
   start = time.monotonic()
-  while len(texts) < count:
-    for index in [i for i in range(count) if i not in texts]:
-      try:
-        texts[index] = store.blocking_key_value_get(f"rcl/{name}/{index}", int(poll_s * 1000))
-      except jax.errors.JaxRuntimeError as e:
-        if "DEADLINE_EXCEEDED" not in str(e):
-          raise
-        if on_wait is not None:
-          on_wait([i for i in range(count) if i not in texts], time.monotonic() - start)
-        break
-  return [texts[i] for i in range(count)]
+  while True:
+    try:
+      return _store().blocking_key_value_get(key, int(poll_s * 1000))
+    except jax.errors.JaxRuntimeError as e:
+      if "DEADLINE_EXCEEDED" not in str(e):
+        raise
+      if on_wait is not None:
+        on_wait(time.monotonic() - start)
+
+
+def gather(name: str, text: str, *, poll_s: float = 60,
+           on_wait: Callable[[int, float], None] | None = None) -> list[str]:
+  """Every process's `text` under `name`, in process order, at every process. Processes may arrive hours
+  apart (independent work): on_wait(process waited for, seconds waited) is called every `poll_s` seconds."""
+  publish(f"rcl/{name}/{jax.process_index()}", text)
+  return [wait_for(f"rcl/{name}/{i}", poll_s=poll_s, on_wait=None if on_wait is None else
+                   lambda seconds, i=i: on_wait(i, seconds)) for i in range(jax.process_count())]
