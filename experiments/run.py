@@ -91,6 +91,9 @@ def main(argv):
     sys.exit(f"error: the distributed runtime did not start: {e}")
   if _SPREAD.value and several:  # the processes only exchange results: the accelerators are left to the shares
     jax.config.update("jax_platforms", "cpu")  # (no backend exists yet)
+  elif _SPREAD.value:
+    print("--spread: this run is a single process (no --distributed, no launcher), so it does all the work itself",
+          flush=True)
   callbacks = {"log": lambda s: print(s, flush=True), "on_epoch": _progress(), "on_fold": _fold_progress()}
   if not distributed.is_writer():  # process 0 alone reports
     callbacks = {"log": lambda s: None, "on_epoch": None, "on_fold": None}
