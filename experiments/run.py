@@ -78,6 +78,7 @@ def _fold_progress():
 def main(argv):
   del argv
   allocator.restart_with_huge_pages()  # XLA's per-call buffers (rcl/allocator.py)
+  spread.stop_with_parent()  # a share of a --spread job ends with the process that started it
   logging.set_verbosity(logging.ERROR)  # Orbax logs every save at INFO and read-only opens at WARNING
   std_logging.getLogger("rcl").setLevel(std_logging.WARNING)  # rcl's own warnings (e.g. a damaged checkpoint)
   if _CPU_DEVICES.value:

@@ -142,3 +142,48 @@ def test_spread_over_a_group_of_two_processes_is_data_parallel_within_it(real_da
     assert "=== group 0: seed 0 ===" in out and "=== group 0: seed 1 ===" in out
   assert "[A] epoch 2/2" in outs[0] and "[A] epoch" not in outs[1]  # the group's process 0 reports
   assert two["stability"] == one["stability"]
+
+
+@pytest.mark.slow
+def test_a_killed_process_of_a_spread_job_stops_every_share(real_data, tmp_path):
+  """Killing one process of a --spread job (during its share) ends the other process and both shares'
+  child runs within seconds, each child saying so, rather than leaving orphans training or a process waiting."""
+  fasta, _ = _subset(real_data, tmp_path, per_class=6)
+  args = [f"--data_dir={tmp_path}", f"--files={fasta.name}", *SPREAD, "--cnn_epochs=2000", "--seeds=0,1",
+          f"--workdir={tmp_path / 'w'}", "--spread"]
+  port = _port()
+  procs = [_launch(args, i, port, heartbeat=5) for i in range(2)]
+  try:
+    seen = ""
+    deadline = time.monotonic() + 120
+    while "[A] epoch 2/" not in seen and time.monotonic() < deadline:
+      line = procs[0].stdout.readline()
+      if not line:
+        break
+      seen += line
+    assert "[A] epoch 2/" in seen, seen[-3000:]
+    procs[1].send_signal(signal.SIGKILL)
+    rest = procs[0].communicate(timeout=60)[0]  # a hang (or an orphan holding the pipe) fails here
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+        p.wait()
+      p.stdout.close()
+  assert procs[0].returncode != 0 and "[A] epoch 2000/2000" not in rest
+  assert "this share stops too" in rest, rest[-3000:]
+  time.sleep(5)  # process 1's child notices its parent's death within seconds
+  assert not _running_with(str(tmp_path / "w"))
+
+
+def _running_with(text):
+  """Pids of the processes whose command line contains `text`."""
+  pids = []
+  for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+      with open(f"/proc/{pid}/cmdline", "rb") as f:
+        if text.encode() in f.read():
+          pids.append(int(pid))
+    except OSError:
+      continue
+  return pids

@@ -30,6 +30,9 @@ import json
 import os
 import socket
 import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 
 import jax
@@ -42,6 +45,25 @@ from rcl.train import distributed
 Log = Callable[[str], None]
 # Flags appended to the job's own to make a share's child command (later flags override earlier ones).
 Child = Callable[[Sequence[str]], list[str]]
+_PARENT = "RCL_SPREAD_PARENT"  # a share's child learns its spreading process's pid from this variable
+
+
+def stop_with_parent(poll_s: float = 2.0) -> None:
+  """In a share's child: exits (status 1) once the process that started it is gone, e.g. stopped by the
+  runtime when a process of the job died, so that no orphan trains on unseen. Its checkpoints stay for
+  the rerun (each is written whole). No-op in any other run."""
+  parent = os.environ.get(_PARENT)
+  if not parent:
+    return
+
+  def watch():
+    while os.getppid() == int(parent):
+      time.sleep(poll_s)
+    print("error: the process that started this share has stopped, so this share stops too; rerun the job with "
+          "the same flags to resume", file=sys.stderr, flush=True)
+    os._exit(1)
+
+  threading.Thread(target=watch, name="stop_with_parent", daemon=True).start()
 
 
 def deal(items: Sequence, index: int, count: int) -> list:
@@ -76,6 +98,7 @@ class _Group:
       extra += ["--distributed", f"--coordinator_address={address}", f"--num_processes={self.size}",
                 f"--process_id={self.rank}"]
     env = {k: v for k, v in os.environ.items() if k not in distributed.PROCESS_VARIABLES}
+    env[_PARENT] = str(os.getpid())
     status = subprocess.run(self.child(extra), env=env, check=False).returncode
     if status == 0:
       return None
