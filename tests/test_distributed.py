@@ -53,11 +53,9 @@ def test_two_processes_equal_one_process_with_two_devices(real_data, tmp_path):
   assert _metrics(tmp_path / "two") == _metrics(tmp_path / "one")
 
 
-@pytest.mark.slow
-def test_a_killed_process_stops_the_other_with_an_error(real_data, tmp_path):
-  fasta, _ = _subset(real_data, tmp_path, per_class=6)
-  args = [f"--data_dir={tmp_path}", f"--files={fasta.name}", *TINY, "--cnn_epochs=200", "--rnn_epochs=1",
-          f"--workdir={tmp_path / 'w'}"]
+def _kill_process_1_in_training(args):
+  """Launches two processes, SIGKILLs process 1 once process 0 reports A's second epoch; returns the
+  processes and what process 0 printed afterwards (a hang, or an orphan holding its pipe, fails here)."""
   port = _port()
   procs = [_launch(args, i, port, heartbeat=5) for i in range(2)]
   try:
@@ -70,13 +68,21 @@ def test_a_killed_process_stops_the_other_with_an_error(real_data, tmp_path):
       seen += line
     assert "[A] epoch 2/" in seen, seen[-3000:]
     procs[1].send_signal(signal.SIGKILL)
-    rest = procs[0].communicate(timeout=60)[0]  # a hang fails here
+    return procs, procs[0].communicate(timeout=60)[0]
   finally:
     for p in procs:
       if p.poll() is None:
         p.kill()
         p.wait()
       p.stdout.close()
+
+
+@pytest.mark.slow
+def test_a_killed_process_stops_the_other_with_an_error(real_data, tmp_path):
+  fasta, _ = _subset(real_data, tmp_path, per_class=6)
+  args = [f"--data_dir={tmp_path}", f"--files={fasta.name}", *TINY, "--cnn_epochs=200", "--rnn_epochs=1",
+          f"--workdir={tmp_path / 'w'}"]
+  procs, rest = _kill_process_1_in_training(args)
   assert procs[0].returncode == 1 and "[A] epoch 200/200" not in rest
   assert ("error: process 0 of 2: a collective operation failed" in rest
           and "Another process of this run has probably stopped" in rest), rest[-3000:]
@@ -151,25 +157,7 @@ def test_a_killed_process_of_a_spread_job_stops_every_share(real_data, tmp_path)
   fasta, _ = _subset(real_data, tmp_path, per_class=6)
   args = [f"--data_dir={tmp_path}", f"--files={fasta.name}", *SPREAD, "--cnn_epochs=2000", "--seeds=0,1",
           f"--workdir={tmp_path / 'w'}", "--spread"]
-  port = _port()
-  procs = [_launch(args, i, port, heartbeat=5) for i in range(2)]
-  try:
-    seen = ""
-    deadline = time.monotonic() + 120
-    while "[A] epoch 2/" not in seen and time.monotonic() < deadline:
-      line = procs[0].stdout.readline()
-      if not line:
-        break
-      seen += line
-    assert "[A] epoch 2/" in seen, seen[-3000:]
-    procs[1].send_signal(signal.SIGKILL)
-    rest = procs[0].communicate(timeout=60)[0]  # a hang (or an orphan holding the pipe) fails here
-  finally:
-    for p in procs:
-      if p.poll() is None:
-        p.kill()
-        p.wait()
-      p.stdout.close()
+  procs, rest = _kill_process_1_in_training(args)
   assert procs[0].returncode != 0 and "[A] epoch 2000/2000" not in rest
   assert "this share stops too" in rest, rest[-3000:]
   time.sleep(5)  # process 1's child notices its parent's death within seconds
