@@ -208,6 +208,8 @@ def test_noise_and_dropout_draws_have_their_distributions():
   from rcl.models import noise  # noqa: PLC0415
   f = np.asarray(noise.fields16(jax.random.key(0), (300, 1001)))  # odd last axis
   assert f.shape == (300, 1001) and f.min() >= 0 and f.max() < 2 ** 16
+  scalars = {int(noise.fields16(k, ())) for k in jax.random.split(jax.random.key(9), 20)}
+  assert len(scalars) > 15 and noise.fields16(jax.random.key(0), (3, 0)).shape == (3, 0)
   counts = np.bincount(f.ravel() >> 12, minlength=16)  # 16 equal cells: chi-square, 15 dof
   assert ((counts - f.size / 16) ** 2 / (f.size / 16)).sum() < 50
   z = np.asarray(noise.normal16(jax.random.key(1), (1000, 1000), jnp.float32))

@@ -47,7 +47,9 @@ def check_level(level: float) -> None:
 def fields16(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
   """uint32 values uniform on [0, 2^16) of the given shape: the two halves of Threefry-2x32 output
   words, each hash giving two words, keyed by a key pair drawn from `key` (any PRNG implementation)."""
-  if not shape or math.prod(shape) == 0:
+  if not shape:
+    return fields16(key, (1,))[0]
+  if math.prod(shape) == 0:
     return jnp.zeros(shape, jnp.uint32)
   words = (shape[-1] + 1) // 2  # per row of the last axis: two fields per word
   pair = jax.random.bits(key, (2,), jnp.uint32)
