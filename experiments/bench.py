@@ -234,13 +234,12 @@ def bench_population(data, levels, filters, n_steps):
   stacked = stack_states([m.replace(tx=members[0].tx) for m in members])
   level_array = jax.numpy.asarray(levels, jax.numpy.float32)
   keys = jax.numpy.stack([key] * len(levels))
-  pop_steps = {"vmap": jax.jit(jax.vmap(member_train_step(model), in_axes=(0, None, 0, 0)))}
+  pop_step = jax.jit(jax.vmap(member_train_step(model), in_axes=(0, None, 0, 0)))
   single = [jax.jit(steps.train_step) for _ in levels]
   singles = [model.clone(noise=noise.rates(lv)[0], dropout=noise.rates(lv)[1]) for lv in levels]
   states = [m.replace(apply_fn=s.apply) for m, s in zip(members, singles)]
   holder = {"pop": stacked, "seq": states}
-  for pop_step in pop_steps.values():
-    jax.block_until_ready(pop_step(stacked, batch_list[0], keys, level_array))
+  jax.block_until_ready(pop_step(stacked, batch_list[0], keys, level_array))
   for i in range(len(levels)):
     jax.block_until_ready(single[i](states[i], batch_list[0], key))
 
@@ -251,21 +250,18 @@ def bench_population(data, levels, filters, n_steps):
       out.append(sums)
     return out
 
+  def run_pop(i):
+    holder["pop"], sums = pop_step(holder["pop"], batch_list[i % len(batch_list)], keys, level_array)
+    return sums
+
   seq_med, _, _ = _timed(run_seq, n_steps)
   _emit(model=f"A({filters} filters) x {len(levels)} levels", mode="train-sequential", batch=64,
         seq_per_s=64 * len(levels) / seq_med, step_s_median=seq_med)
-  for how, pop_step in pop_steps.items():
-    holder["pop"] = stacked
-
-    def run_pop(i, pop_step=pop_step):
-      holder["pop"], sums = pop_step(holder["pop"], batch_list[i % len(batch_list)], keys, level_array)
-      return sums
-
-    pop_med, _, _ = _timed(run_pop, n_steps)
-    _emit(model=f"A({filters} filters) x {len(levels)} levels", mode=f"train-population-{how}", batch=64,
-          seq_per_s=64 * len(levels) / pop_med, step_s_median=pop_med)
-    print(f"population ({how}) speed-up over sequential training of {len(levels)} levels: "
-          f"{seq_med / pop_med:.2f}x", flush=True)
+  pop_med, _, _ = _timed(run_pop, n_steps)
+  _emit(model=f"A({filters} filters) x {len(levels)} levels", mode="train-population-vmap", batch=64,
+        seq_per_s=64 * len(levels) / pop_med, step_s_median=pop_med)
+  print(f"population (vmap) speed-up over sequential training of {len(levels)} levels: {seq_med / pop_med:.2f}x",
+        flush=True)
 
 
 def bench_sweep_wall(data, levels, filters):
@@ -295,8 +291,7 @@ def main(argv):
   del argv
   allocator.restart_with_huge_pages()
   sharding.request_cpu_devices(_CPU_DEVICES.value)
-  files = location.resolve(["nrc/dataset_Rfam_6320_13classes.fasta", "nrc/dataset_Rfam_validated_2600_13classes.fasta"],
-                           _DATA_DIR.value, progress=print)
+  files = location.resolve(location.TEST13_FILES, _DATA_DIR.value, progress=print)
   data = load_dataset(files, seed=0)
   print(f"# devices: {jax.devices()}; Test13 train split: {len(data.splits['train'])} sequences", flush=True)
   if "A" in _MODELS.value:

@@ -46,8 +46,7 @@ def _work() -> None:
   from rcl.train import steps  # noqa: PLC0415
   from rcl.train.state import create_state  # noqa: PLC0415
 
-  files = location.resolve(["nrc/dataset_Rfam_6320_13classes.fasta", "nrc/dataset_Rfam_validated_2600_13classes.fasta"],
-                           _DATA_DIR.value)
+  files = location.resolve(location.TEST13_FILES, _DATA_DIR.value)
   data = load_dataset(files, seed=0)
   train = data.splits["train"]
   model = monikers.build(monikers.MONIKERS[_MODEL.value], len(data.classes), monikers.Hyper(cnn_filters=_FILTERS.value))

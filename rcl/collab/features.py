@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import jax
 import numpy as np
 
 from rcl.data.dataset import SPLITS, DataSet
-from rcl.train import distributed
+from rcl.experiment.results import write_npz
 from rcl.train.predict import predict, sample
 from rcl.train.state import TrainState
 
@@ -43,16 +42,9 @@ def extract(state: TrainState, data: DataSet, *, bucket_lengths: Sequence[int] |
 
 
 def save(path: str, features: Features) -> None:
-  """Writes the tables to `path` (.npz) atomically: a temporary file, fsynced, renamed over `path` (with
-  several processes, process 0 alone)."""
-  if not distributed.is_writer():
-    return
-  tmp = path + ".tmp"
-  with open(tmp, "wb") as f:
-    np.savez(f, **{f"{split}/{kind}": arr for split, kinds in features.items() for kind, arr in kinds.items()})
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+  """Writes the tables to `path` (.npz) as every run output is written (`results.write_npz`: atomically,
+  by process 0 alone)."""
+  write_npz(path, {f"{split}/{kind}": arr for split, kinds in features.items() for kind, arr in kinds.items()})
 
 
 def load(path: str) -> Features:

@@ -47,6 +47,10 @@ def data_dir(explicit: str | None = None) -> DataDir:
   return DataDir(os.path.expanduser(CACHE), "cache")
 
 
+# The two nRC files the paper merges into Test13 (experiments/test13*.flags), relative to the data directory.
+TEST13_FILES = ("nrc/dataset_Rfam_6320_13classes.fasta", "nrc/dataset_Rfam_validated_2600_13classes.fasta")
+
+
 def resolve(names: Iterable[str], explicit: str | None = None, *,
             progress: Callable[[str], None] | None = None) -> list[str]:
   """Paths of `names` (relative to the data directory `data_dir(explicit)` picks), made present by `require`."""
