@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rcl.models import cnn, inputs, monikers
-from rcl.models.cnn import CNN
+from rcl.models.cnn import CNN, max_pool2
 from rcl.models.gru import BiGRU
 from rcl.models.rnn import RNN
 
@@ -224,3 +224,19 @@ def test_noise_and_dropout_draws_have_their_distributions():
   kept = jax.vmap(lambda r, k: (drop(r, k) != 0).mean())(rates, jax.random.split(jax.random.key(3), 3))
   np.testing.assert_allclose(np.asarray(kept), [0.9, 0.5, 0.1], atol=5e-3)
   assert not np.array_equal(out, np.asarray(drop(0.3, jax.random.key(4))))
+
+
+@pytest.mark.parametrize("width", [10, 11, 125])
+def test_max_pool2_is_flax_max_pool_with_its_gradient(width):
+  """The CNN's pooling has flax's values and, with many tied maxima, exactly flax's gradient (all of it to
+  the first of a tied pair), for even and odd widths."""
+  rng = np.random.default_rng(width)
+  x = jnp.asarray(rng.integers(0, 3, (4, width, 6)).astype(np.float32))
+  g = jnp.asarray(rng.normal(size=(4, width // 2, 6)).astype(np.float32))
+
+  def reference(x):
+    return nn.max_pool(x, (2,), strides=(2,))
+  np.testing.assert_array_equal(max_pool2(x), reference(x))
+  ours, theirs = jax.vjp(max_pool2, x)[1](g)[0], jax.vjp(reference, x)[1](g)[0]
+  assert float(jnp.abs(ours).sum()) > 1.0
+  np.testing.assert_array_equal(ours, theirs)

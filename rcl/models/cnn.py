@@ -65,6 +65,31 @@ def windows(max_len: int, kernel_size: int, blocks: int, step: int = 128) -> tup
   return tuple(widths) + (max_len,), tuple(capacity) + (max_len,)
 
 
+@jax.custom_vjp
+def max_pool2(x: jax.Array) -> jax.Array:
+  """x[b, W, c] -> [b, W // 2, c]: `nn.max_pool(x, (2,), strides=(2,))` (a trailing odd position dropped),
+  with the same gradient (all of it to the first of tied maxima) computed as a select between the pairs:
+  XLA's CPU backend turns max_pool's own gradient (select-and-scatter) into a scatter with index iotas,
+  which cost more than all the step's other element-wise work (BUILD.md, "Speed"). The forward pass stays
+  XLA's reduce-window, which fuses with the BatchNorm before it."""
+  return nn.max_pool(x, (2,), strides=(2,))
+
+
+def _max_pool2_forward(x):
+  return max_pool2(x), x
+
+
+def _max_pool2_backward(x, g):
+  b, w, c = x.shape
+  pairs = x[:, :w - w % 2].reshape(b, w // 2, 2, c)
+  first = pairs[:, :, 0] >= pairs[:, :, 1]  # [b, W // 2, c]
+  dx = jnp.stack([jnp.where(first, g, 0.0), jnp.where(first, 0.0, g)], axis=2).reshape(b, w - w % 2, c)
+  return (jnp.pad(dx, ((0, 0), (0, w % 2), (0, 0))),)
+
+
+max_pool2.defvjp(_max_pool2_forward, _max_pool2_backward)
+
+
 class CNN(nn.Module):
   """Convolutional classifier over one-hot RNA inputs of fixed length.
 
@@ -116,7 +141,7 @@ class CNN(nn.Module):
     def stack(x):  # [b, W, c] -> [b, W / 2^blocks, filters]
       for conv, norm, noise, dropout in blocks:
         x = norm(nn.relu(conv(x)))
-        x = nn.max_pool(x, (2,), strides=(2,))  # [b, W / 2, filters]
+        x = max_pool2(x)  # [b, W / 2, filters]
         x = dropout(noise(x, not train), not train)
       return x
 
