@@ -2,7 +2,8 @@
 
 Prints one JSON line per measurement (same fields as ../shared/bench/keras_reference.py) and a summary:
 - CNN A at the paper's settings (1000 x 8 inputs, 256 filters, batch 64 training, 256 inference):
-  training and inference sequences per second, compile time, peak memory.
+  training and inference sequences per second, compile time, peak memory; and inference over the Test13
+  training split through exact windows (`rcl.models.cnn.windows`), the path `rcl classify` takes.
 - RNN E on real Test13 training batches: a full bucketed epoch, and steps padded to 1000 (the paper's
   way) extrapolated to the same epoch, giving the bucketing speed-up as one ratio from one run.
 - RNN E inference (batch 256) over the same split, bucketed and padded to 1000; the shipped collaborative
@@ -29,8 +30,8 @@ from rcl.data import location
 from rcl.data.batching import batches, plan_batches
 from rcl.data.dataset import load_dataset
 from rcl.config import ExperimentConfig
-from rcl.models import monikers, noise
-from rcl.train import sharding, steps
+from rcl.models import cnn, monikers, noise
+from rcl.train import predict, sharding, steps
 from rcl.train.state import create_state
 
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Directory holding nrc/ (default: rcl/data/location.py's rule).")
@@ -119,14 +120,27 @@ def bench_cnn(data, n_steps):
     out.append(_emit(model="A", mode="train", devices=name, batch=64, seq_per_s=64 / med, step_s_median=med,
                      step_s_min=lo, step_s_max=hi, compile_s=compile_s, peak_mem_mb=_peak_memory_mb()))
   infer_batches = [_device(b) for b, _ in zip(batches(train, 256), range(4))]
-  predict = jax.jit(steps.predict_step)
+  predict_jit = jax.jit(steps.predict_step)
   t0 = time.perf_counter()
-  predict_compiled = predict.lower(state, infer_batches[0]).compile()
+  predict_compiled = predict_jit.lower(state, infer_batches[0]).compile()
   compile_s = time.perf_counter() - t0
   predict_compiled(state, infer_batches[0])
   med, lo, hi = _timed(lambda i: predict_compiled(state, infer_batches[i % 4]), max(n_steps // 2, 3))
   out.append(_emit(model="A", mode="inference", batch=256, seq_per_s=256 / med, step_s_median=med,
                    compile_s=compile_s, peak_mem_mb=_peak_memory_mb()))
+  # The classification path: each sequence through the narrowest exact window that holds it (rcl.models.cnn).
+  width = train.seq.shape[1]
+  reader = monikers.build(monikers.MONIKERS["A"], len(data.classes), _hyper(), length=width)
+  windowed = state.replace(apply_fn=reader.apply)
+  widths, capacities = cnn.windows(width, reader.kernel_size, reader.blocks)
+  predict.predict(windowed, train, 256, bucket_lengths=widths, capacities=capacities)  # compiles every width
+  t0 = time.perf_counter()
+  predict.predict(windowed, train, 256, bucket_lengths=widths, capacities=capacities)
+  seconds = time.perf_counter() - t0
+  out.append(_emit(model="A", mode="inference", padding="windows " + ",".join(map(str, widths)), batch=256,
+                   seq_per_s=len(train) / seconds, sequences=len(train), seconds=seconds))
+  print(f"CNN A inference: {256 / med:.0f} seq/s at full width {width}, {len(train) / seconds:.0f} seq/s through "
+        f"exact windows (the classification path) over the {len(train)} training sequences", flush=True)
   return out
 
 
