@@ -66,7 +66,7 @@ def plan_batches(split: Split, batch_size: int, *, seed: int | None = None, epoc
   """The epoch's batches as (rows, valid, padded length or None for full width), without arrays.
 
   Args:
-    split: the data: anything with `__len__`, `columns(epoch)` and (for bucketing) `lengths`.
+    split: the data: anything with `__len__` and `columns(epoch)` (holding 'seq' and 'length' for bucketing).
     batch_size: rows per batch.
     seed: None for the split's order (evaluation), else a shuffle seeded by (seed, epoch).
     epoch: mixes into the shuffle so each epoch differs, reproducibly (resume-safe).
@@ -82,14 +82,15 @@ def plan_batches(split: Split, batch_size: int, *, seed: int | None = None, epoc
   if not bucket_lengths:
     return [(rows, valid, None) for rows, valid in _chunks(order, batch_size)]
   edges = sorted(bucket_lengths)
-  which = bucket_of(split.lengths[order], edges if capacities is None else capacities)
+  columns = split.columns(epoch)  # lengths may change with the epoch (training flanks, `rcl.data.flanks`)
+  which = bucket_of(columns["length"][order], edges if capacities is None else capacities)
   plan = []
   left = order[:0]
   for b, length in enumerate(edges):
     members = np.concatenate([left, order[which == b]])
     full = len(members) if b == len(edges) - 1 else len(members) // batch_size * batch_size
     members, left = members[:full], members[full:]
-    plan.extend((rows, valid, min(length, split.seq.shape[1])) for rows, valid in _chunks(members, batch_size))
+    plan.extend((rows, valid, min(length, columns["seq"].shape[1])) for rows, valid in _chunks(members, batch_size))
   if rng is not None:
     plan = [plan[i] for i in rng.permutation(len(plan))]
   return plan

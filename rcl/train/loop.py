@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from rcl.data import flanks
 from rcl.data.batching import batches
 from rcl.data.dataset import Split
 from rcl.train import sharding, steps
@@ -39,7 +40,9 @@ class FitConfig:
     bucket_lengths: padded lengths for length bucketing, or None for fixed-width batches.
     selection: "best_val_accuracy" (ties: lower validation loss, then the earlier epoch),
       "best_val_loss" (ties: higher validation accuracy, then the earlier epoch) or "last".
-    seed: seeds the initialisation, the epoch shuffles and the noise/dropout keys.
+    seed: seeds the initialisation, the epoch shuffles, the noise/dropout keys and the training flanks.
+    augment_flanks: share of the training records flanked afresh every epoch (`rcl.data.flanks`; 0: none,
+      the paper), at a level drawn from [0, augment_flank_max]%, of kind augment_flank_kind.
   """
   epochs: int = dataclasses.field(default=100, metadata={"flag": None})
   batch_size: int = dataclasses.field(default=64, metadata={"help": "Training batch size.", "lower": 1})
@@ -54,6 +57,15 @@ class FitConfig:
   selection: str = dataclasses.field(
       default="best_val_accuracy", metadata={"help": "Model selection rule.", "choices": SELECTION_RULES})
   seed: int = dataclasses.field(default=0, metadata={"flag": None})
+  augment_flanks: float = dataclasses.field(
+      default=0.0, metadata={"help": "Share of training records given fresh random flanks every epoch "
+                                     "(boundary-noise augmentation; 0: none, the paper).", "lower": 0.0})
+  augment_flank_max: float = dataclasses.field(
+      default=200.0, metadata={"help": "Largest training flank level, % of the record's length (each flanked "
+                                       "record draws its level uniformly below it).", "lower": 0.0})
+  augment_flank_kind: str = dataclasses.field(
+      default="mixed", metadata={"help": "Training flanks: the record's dinucleotides, uniform nucleotides, or "
+                                         "either ('mixed').", "choices": flanks.AUGMENT_KINDS})
 
   def __post_init__(self):
     if self.selection not in SELECTION_RULES:
@@ -64,6 +76,19 @@ class FitConfig:
       raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
     if self.clip_norm < 0:
       raise ValueError(f"clip_norm must be >= 0, got {self.clip_norm}")
+    self.augmentation()  # validates the flank settings
+
+  def augmentation(self) -> flanks.Augmentation | None:
+    """The training flanks, or None."""
+    if self.augment_flanks == 0:
+      return None
+    return flanks.Augmentation(self.augment_flanks, self.augment_flank_max, self.augment_flank_kind)
+
+
+def training_data(train, config: FitConfig):
+  """What training batches are cut from: `train`, flanked afresh every epoch when `config` asks for it."""
+  augmentation = config.augmentation()
+  return train if augmentation is None else flanks.Flanked(train, augmentation, config.seed)
 
 
 class NonFiniteLoss(ValueError):
@@ -187,7 +212,7 @@ class _Run:
   """The state of one `fit` call between epochs: train state, history, selected epoch."""
 
   def __init__(self, model, train, val, config: FitConfig, identity: dict, mesh: Mesh | None, on_epoch):
-    self.train, self.val, self.config = train, val, config
+    self.train, self.val, self.config = training_data(train, config), val, config
     self.identity, self.mesh, self.on_epoch = identity, mesh, on_epoch
     init_key, self.step_key = jax.random.split(jax.random.key(config.seed))
     self.state = init_state(model, train, config, init_key)

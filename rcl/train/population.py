@@ -23,7 +23,8 @@ from rcl.data.dataset import Split
 from rcl.models import noise
 from rcl.train import steps
 from rcl.train.checkpoint import RunCheckpoints
-from rcl.train.loop import HISTORY_KEYS, FitConfig, check_finite, checkpoint_due, init_state, resume, run_epoch
+from rcl.train.loop import (HISTORY_KEYS, FitConfig, check_finite, checkpoint_due, init_state, resume, run_epoch,
+                            training_data)
 from rcl.train.predict import evaluate_sums
 from rcl.train.state import TrainState
 
@@ -99,6 +100,7 @@ def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val:
     raise ValueError("a population needs at least one level, and one member seed per level")
   for level in levels:
     noise.check_level(level)
+  train = training_data(train, config)
   init_keys, step_keys = zip(*(jax.random.split(jax.random.key(s)) for s in seeds))
   members = [init_state(model, train, config, k) for k in init_keys]
   state = stack_states([m.replace(tx=members[0].tx) for m in members])  # one optimiser object: equal tree metadata
