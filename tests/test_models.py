@@ -240,3 +240,24 @@ def test_max_pool2_is_flax_max_pool_with_its_gradient(width):
   ours, theirs = jax.vjp(max_pool2, x)[1](g)[0], jax.vjp(reference, x)[1](g)[0]
   assert float(jnp.abs(ours).sum()) > 1.0
   np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("head", ["max", "max_mean"])
+def test_pooled_cnn_head_reads_any_width_the_same(head):
+  """A pooled head leaves out the positions past each record, so the padded width does not change the
+  output: the same records in a batch of width 64 and of width 160 give the same logits and features."""
+  model = CNN(num_classes=5, filters=8, blocks=3, dense=(16, 8), head=head)
+  narrow = _batch(b=6, length=64, seed=3)
+  wide = {"seq": np.pad(narrow["seq"], ((0, 0), (0, 96))), "length": narrow["length"]}
+  variables = model.init(jax.random.key(0), narrow, train=False)
+  a, b = model.apply(variables, narrow, train=False), model.apply(variables, wide, train=False)
+  np.testing.assert_allclose(a["logits"], b["logits"], rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(a["ld"], b["ld"], rtol=1e-5, atol=1e-5)
+  assert variables["params"]["Dense_0"]["kernel"].shape[0] == 8 * (2 if head == "max_mean" else 1)
+
+
+def test_flatten_head_keeps_older_checkpoints_identity():
+  from rcl.experiment.identity import model_identity  # noqa: PLC0415
+  text = model_identity(CNN(num_classes=3))
+  assert "head" not in text and "dtype" not in text
+  assert "head = 'max'" in model_identity(CNN(num_classes=3, head="max"))

@@ -65,10 +65,14 @@ def fit_identity(fit_config: FitConfig) -> str:
                                   if getattr(fit_config, f.name) != f.default) + ")"
 
 
+# Module settings added after checkpoints existed, at the value every older run had: left out of the
+# identity, so that those checkpoints stay the same model's.
+_ADDED_AT_OLD_VALUE = ("dtype = 'float32'", "head = 'flatten'")
+
+
 def model_identity(model) -> str:
-  """The module's settings as its repr, less a float32 compute dtype (what every run had before the
-  dtype could be chosen), so that older checkpoints stay the same model's."""
-  return "\n".join(line for line in repr(model).splitlines() if line.strip() != "dtype = 'float32'")
+  """The module's settings as its repr, less settings added later at their old value (`_ADDED_AT_OLD_VALUE`)."""
+  return "\n".join(line for line in repr(model).splitlines() if line.strip() not in _ADDED_AT_OLD_VALUE)
 
 
 def component(data: DataSet, moniker: monikers.Moniker, model, fit_config: FitConfig) -> dict:

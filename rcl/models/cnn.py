@@ -1,5 +1,11 @@
 """The paper's CNN component (Fig. 1): 5 x [Conv1D, BatchNorm, MaxPool, GaussianNoise, Dropout], dense head.
 
+Heads. The paper's Flatten head ('flatten') gives every final-layer position its own weights, so it learns
+where a record sits in the window (every training record starts at position 0) and fails when the record
+comes with flanks. A pooled head ('max' or 'max_mean': the maximum, and the mean, of each filter over the
+final-layer positions the record reaches) reads the same features wherever the record lies, and any input
+width, so it trains and predicts on length buckets as the RNN does.
+
 Exact windowed inference. The Flatten/Dense head fixes the input width L (max_len), yet a sequence of
 length l < L is followed by padding, whose one-hot rows are zero. In inference every block is local (SAME
 convolution, ReLU, BatchNorm with running statistics, max-pooling), so a final-layer position whose
@@ -21,6 +27,8 @@ import numpy as np
 
 from rcl.models import inputs
 from rcl.models.noise import Dropout, GaussianNoise
+
+HEADS = ("flatten", "max", "max_mean")
 
 
 def _pads(kernel_size: int) -> tuple[int, int]:
@@ -90,6 +98,18 @@ def _max_pool2_backward(x, g):
 max_pool2.defvjp(_max_pool2_forward, _max_pool2_backward)
 
 
+def pool(h: jax.Array, lengths: jax.Array, blocks: int, with_mean: bool) -> jax.Array:
+  """h[b, W', f] final-layer features, int[b] record lengths -> [b, f] maximum over the positions the
+  record reaches (the first ceil(length / 2^blocks), at least one), then with `with_mean` their mean
+  ([b, 2f]). Positions past the record (padding) are left out, so that the padded width does not matter."""
+  reach = jnp.clip(-(-lengths // 2 ** blocks), 1, h.shape[1])  # [b]
+  inside = jnp.arange(h.shape[1])[None, :, None] < reach[:, None, None]  # [b, W', 1]
+  out = [jnp.max(jnp.where(inside, h, -jnp.inf), axis=1)]
+  if with_mean:
+    out.append(jnp.sum(jnp.where(inside, h, 0), axis=1) / reach[:, None].astype(h.dtype))
+  return jnp.concatenate(out, axis=-1)
+
+
 class CNN(nn.Module):
   """Convolutional classifier over one-hot RNA inputs of fixed length.
 
@@ -98,11 +118,14 @@ class CNN(nn.Module):
     filters: convolution filters per block (paper: 256 for A, 128 for B).
     kernel_size: convolution width (the paper does not state it; 5, as in the Keras reference).
     blocks: number of conv blocks (paper: 5).
-    dense: widths of the dense layers after Flatten; the last one is the LD feature layer.
+    head: 'flatten' (the paper) or a pooled head, 'max' or 'max_mean', over the record's final-layer
+      positions (module docstring).
+    dense: widths of the dense layers after the head; the last one is the LD feature layer.
     noise: Gaussian noise standard deviation sigma (paper: 1.0 = regularisation level lambda).
     dropout: dropout rate (paper: 0.5 = lambda x 50%).
     input_kind: "seq", "sec" or "seq+sec".
-    length: the input width L (max_len) when known: inference then also reads narrower windows (`windows`).
+    length: the input width L (max_len) when known: a Flatten head's inference then also reads narrower
+      windows (`windows`).
     batch_axis: the shard_map axis a data-parallel batch is split over: BatchNorm then averages its
       statistics over the whole batch, not one shard (set by `fit` when it is given a mesh).
     dtype: the layers' arithmetic dtype ("bfloat16": mixed precision; parameters, batch statistics,
@@ -112,6 +135,7 @@ class CNN(nn.Module):
   filters: int = 256
   kernel_size: int = 5
   blocks: int = 5
+  head: str = "flatten"
   dense: Sequence[int] = (128, 64)
   noise: float = 1.0
   dropout: float = 0.5
@@ -125,9 +149,10 @@ class CNN(nn.Module):
     """Classifies a batch.
 
     Args:
-      batch: 'seq' (and/or 'sec') uint8[b, W] codes and 'length' int32[b]. W is the model's input width L
-        (fixed by Flatten at initialisation) or, in inference when `length` is set, a narrower window that
-        every row fits (`windows`: a row longer than its window's capacity would be misread).
+      batch: 'seq' (and/or 'sec') uint8[b, W] codes and 'length' int32[b]. For the Flatten head W is the
+        model's input width L (fixed at initialisation) or, in inference when `length` is set, a narrower
+        window that every row fits (`windows`: a row longer than its window's capacity would be misread);
+        a pooled head takes any W.
       train: enables batch-statistics updates, noise and dropout (needs 'noise' and 'dropout' RNGs).
 
     Returns:
@@ -145,16 +170,21 @@ class CNN(nn.Module):
         x = dropout(noise(x, not train), not train)
       return x
 
+    if self.head not in HEADS:
+      raise ValueError(f"CNN head must be one of {HEADS}, got {self.head!r}")
     x = inputs.embed(batch, self.input_kind).astype(self.dtype)  # [b, W, c]
     h = stack(x)
-    if self.length is not None and x.shape[1] < self.length:  # a window: join the padding's features
+    if self.head != "flatten":
+      x = pool(h, batch["length"], self.blocks, with_mean=self.head == "max_mean")  # [b, filters (x 2)]
+    elif self.length is not None and x.shape[1] < self.length:  # a window: join the padding's features
       if train:
         raise ValueError(f"a CNN of input width {self.length} trains on full-width batches only, got {x.shape[1]}")
       padding = stack(jnp.zeros((1, self.length, x.shape[-1]), x.dtype))  # [1, L / 2^blocks, filters]
       start = zero_start(batch["length"], self.kernel_size, self.blocks)  # [b]
       h = jnp.pad(h, ((0, 0), (0, padding.shape[1] - h.shape[1]), (0, 0)))
       h = jnp.where(jnp.arange(padding.shape[1])[None, :, None] < start[:, None, None], h, padding)
-    x = h.reshape(h.shape[0], -1)  # [b, L / 2^blocks * filters]
+    if self.head == "flatten":
+      x = h.reshape(h.shape[0], -1)  # [b, L / 2^blocks * filters]
     for i, width in enumerate(self.dense):
       x = nn.relu(nn.Dense(width, dtype=self.dtype)(x))
       if i < len(self.dense) - 1:

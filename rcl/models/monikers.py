@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import flax.linen as nn
 
-from rcl.models import noise
+from rcl.models import cnn, noise
 from rcl.models.cnn import CNN
 from rcl.models.rnn import RNN
 
@@ -21,6 +21,7 @@ class Hyper:
     cnn_filters: overrides every CNN moniker's filter count when set (small profiles only).
     cnn_kernel: convolution width.
     cnn_blocks: number of convolution blocks.
+    cnn_head: the CNN's head ('flatten', the paper's; 'max', 'max_mean': pooled, `rcl.models.cnn`).
     cnn_dense: CNN dense widths after Flatten (last = LD features).
     rnn_hidden: GRU units per direction.
     rnn_attention: attention projection width.
@@ -35,6 +36,10 @@ class Hyper:
       default=None, metadata={"help": "Override every CNN's filter count (small profiles).", "lower": 1})
   cnn_kernel: int = dataclasses.field(default=5, metadata={"help": "CNN convolution width.", "lower": 1})
   cnn_blocks: int = dataclasses.field(default=5, metadata={"help": "CNN convolution blocks.", "lower": 1})
+  cnn_head: str = dataclasses.field(
+      default="flatten", metadata={"help": "CNN head: 'flatten' (the paper) or pooled over positions, 'max' or "
+                                           "'max_mean' (robust to flanks; trains on length buckets).",
+                                   "choices": cnn.HEADS})
   cnn_dense: tuple[int, ...] = dataclasses.field(
       default=(128, 64), metadata={"help": "CNN dense widths (last = LD features).", "lower": 1})
   rnn_hidden: int = dataclasses.field(default=64, metadata={"help": "GRU units per direction.", "lower": 1})
@@ -99,7 +104,8 @@ def build(moniker: Moniker, num_classes: int, hyper: Hyper = Hyper(), length: in
   inference read windows narrower than its input width (`rcl.models.cnn`)."""
   if moniker.arch == "cnn":
     return CNN(num_classes=num_classes, filters=hyper.cnn_filters or moniker.filters,
-               kernel_size=hyper.cnn_kernel, blocks=hyper.cnn_blocks, dense=tuple(hyper.cnn_dense),
+               kernel_size=hyper.cnn_kernel, blocks=hyper.cnn_blocks, head=hyper.cnn_head,
+               dense=tuple(hyper.cnn_dense),
                noise=hyper.noise, dropout=hyper.dropout, input_kind=moniker.input_kind, length=length,
                dtype=hyper.compute_dtype)
   if moniker.arch == "rnn":
