@@ -66,7 +66,7 @@ def main(argv):
         scratch = os.path.join(_OUT.value, variant, os.path.basename(os.path.normpath(workdir)))
         collab = dataclasses.replace(config.collab, **VARIANTS[variant])
         cfg = dataclasses.replace(config, workdir=scratch, collab=collab)
-        entry, _ = train_collaborative(cfg, data, spec, feats, log=lambda s: None)
+        entry, _, _ = train_collaborative(cfg, data, spec, feats, log=lambda s: None)
         baseline, _ = evaluate_ensemble(cfg, data, spec, feats)
         component = max(ensemble.members(spec), key=lambda m: results["models"][m]["val"]["accuracy"])
         val.append(entry["val"]["accuracy"])

@@ -22,7 +22,6 @@ import numpy as np
 
 from rcl.collab import combine, features
 from rcl.config import ExperimentConfig, from_dict
-from rcl.collab.combine import FeatureTable
 from rcl.data import batching
 from rcl.data.dataset import Split
 from rcl.data.encoding import encode_sequences
@@ -36,7 +35,7 @@ from rcl.train.checkpoint import load_selected
 from rcl.train.predict import predict
 from rcl.train.state import TrainState, create_state
 
-FORMAT = 1
+FORMAT = 2  # 2: CNNs may have a pooled head (hyper.cnn_head) and length buckets
 BUNDLE_FILE, MANIFEST_FILE, STANDARDISATION_FILE = "bundle.json", "manifest.json", "standardisation.npz"
 COLLAB_NETWORK = "collaborative"
 
@@ -71,9 +70,14 @@ def load_run_config(workdir: str) -> tuple[ExperimentConfig, str]:
   return from_dict(ExperimentConfig, saved), command
 
 
-def export(workdir: str, spec: str, out: str) -> dict:
+def export(workdir: str, spec: str, out: str, class_names: str | None = None) -> dict:
   """Writes the bundle of model `spec` (a moniker A-G or a collaborative spec such as 'LD(A)+LD(E)')
-  trained in `workdir` to the new directory `out`; returns its bundle.json content."""
+  trained in `workdir` to the new directory `out`; returns its bundle.json content.
+
+  `class_names` is a JSON object of class -> family name (as Rfam-novel's rfam.json); without it, an
+  rfam.json beside the experiment's data files is read when there is one. The names of the model's classes
+  go to meta['class_names'] (a class the file lacks has none), the file to provenance['class_names_from'].
+  """
   config, command = load_run_config(workdir)
   with open(os.path.join(workdir, "vocabulary.json")) as f:
     classes = json.load(f)["classes"]
@@ -88,6 +92,25 @@ def export(workdir: str, spec: str, out: str) -> dict:
     raise BundleError(f"{workdir} has no trained model {spec!r} (results.json)")
   if os.path.exists(out):
     raise BundleError(f"{out} exists: name a new directory for the bundle")
+  names_from, names = class_names, {}
+  if names_from is None:  # an rfam.json beside the data files (paths as the run resolved them)
+    data = config.data
+    beside = dict.fromkeys(os.path.join(os.path.dirname(p), "rfam.json")
+                           for p in data.files + data.train_files + data.val_files)
+    names_from = next((p for p in beside if os.path.isfile(p)), None)
+  if names_from is not None:
+    try:
+      with open(names_from, encoding="utf-8") as f:
+        table = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+      raise BundleError(f"{names_from} is not JSON ({e}); class names are a JSON object of class -> name") from None
+    if not isinstance(table, dict) or not all(isinstance(v, str) and not set(v) & set("\t\r\n")
+                                              for v in table.values()):
+      raise BundleError(f"{names_from} is not a JSON object of class -> name (one-line strings)")
+    names = {c: table[c] for c in classes if c in table}
+    if not names and class_names is not None:
+      raise BundleError(f"{class_names} names none of the model's {len(classes)} classes "
+                        f"({', '.join(classes[:3])}, ...)")
   os.makedirs(os.path.join(out, "networks"))
   networks = {}
   for name in members:
@@ -99,7 +122,8 @@ def export(workdir: str, spec: str, out: str) -> dict:
     write_bytes(os.path.join(out, "networks", f"{name}.msgpack"), flax.serialization.to_bytes(_variables(state)))
     networks[name] = {"moniker": name, "arch": moniker.arch, "inputs": moniker.input_kind,
                       "buckets": list(buckets) if buckets else None}
-  meta = {"format": FORMAT, "model": spec, "classes": classes, "max_len": config.data.max_len,
+  meta = {"format": FORMAT, "model": spec, "classes": classes, **({"class_names": names} if names else {}),
+          "max_len": config.data.max_len,
           "eval_batch_size": config.fit.eval_batch_size, "hyper": dataclasses.asdict(config.hyper),
           "networks": networks,
           "provenance": {"workdir": os.path.basename(os.path.abspath(workdir)), "command": command,
@@ -108,7 +132,8 @@ def export(workdir: str, spec: str, out: str) -> dict:
                          "train_length_min": summary["train"]["length_min"],
                          "val_accuracy": entry["val"]["accuracy"], "test_accuracy": entry["test"]["accuracy"],
                          "test_macro_f1": entry["test"].get("f1_macro"),
-                         "trained_with": results.get("environment")}}
+                         "trained_with": results.get("environment"),
+                         **({"class_names_from": names_from} if names else {})}}
   if collaborative:
     feats = {m: features.load(os.path.join(model_dir(workdir, m), "features.npz")) for m in members}
     source = features.SAMPLED if entry.get("train_features") == "sampled" else "train"
@@ -147,10 +172,11 @@ class Bundle:
     return any(n["inputs"] != "seq" for n in self.meta["networks"].values())
 
   def buckets(self, name: str, cnn_windows: bool = True) -> tuple[Sequence[int] | None, Sequence[int] | None]:
-    """(padded lengths, capacities) network `name` reads batches in: the RNN's training buckets; a CNN's
-    exact inference windows (`rcl.models.cnn.windows`), or its full width."""
+    """(padded lengths, capacities) network `name` reads batches in: the training buckets of an RNN or of a
+    CNN with a pooled head; a Flatten-head CNN's exact inference windows (`rcl.models.cnn.windows`), or its
+    full width."""
     net = self.meta["networks"][name]
-    if net["arch"] != "cnn":
+    if net["arch"] != "cnn" or net["buckets"]:  # a pooled CNN head reads length buckets as the RNN does
       return net["buckets"], None
     if not cnn_windows:
       return None, None
@@ -173,10 +199,8 @@ class Bundle:
         outputs[name] = predict(state, split, batch, bucket_lengths=lengths, capacities=capacities)
     if COLLAB_NETWORK not in self.states:
       return outputs[self.meta["model"]]["probs"]
-    raw = combine.raw_features(self.meta["collaborative"]["spec"],
-                               {m: {"LD": o["ld"], "O": o["probs"]} for m, o in outputs.items()})
-    table = FeatureTable((raw - self.mean) / self.std, np.zeros(len(raw), np.int32))
-    return predict(self.states[COLLAB_NETWORK], table, batch)["probs"]
+    return combine.predict_collaborative(self.meta["collaborative"]["spec"], outputs, self.states[COLLAB_NETWORK],
+                                         self.mean, self.std, batch)
 
 
 def load(directory: str) -> Bundle:

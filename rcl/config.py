@@ -11,7 +11,7 @@ import dataclasses
 import os
 
 from rcl.collab import combine
-from rcl.data import batching
+from rcl.data import batching, flanks
 from rcl.models import monikers
 from rcl.models.noise import check_level
 from rcl.train.loop import SELECTION_RULES, FitConfig
@@ -123,6 +123,18 @@ class AnalysisConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class BoundaryConfig:
+  """Boundary noise (Noviello et al. 2020): every model evaluated on flanked copies of validation and test."""
+  levels: tuple[float, ...] = dataclasses.field(
+      default=(), metadata=_help("Boundary-noise levels, % of each record's length added as flanks, at which "
+                                 "every model is evaluated on flanked validation and test copies (empty: none).",
+                                 flag="boundary_noise", lower=0.0))
+  kind: str = dataclasses.field(
+      default="dinucleotide", metadata=_help("Evaluation flanks: the record's own dinucleotides (Noviello et "
+                                             "al.'s) or uniform nucleotides.", choices=flanks.KINDS))
+
+
+@dataclasses.dataclass(frozen=True)
 class SweepConfig:
   """The regularisation sweep (Fig. 3-4): one component at several levels lambda, as one population."""
   model: str | None = dataclasses.field(
@@ -152,10 +164,12 @@ class ExperimentConfig:
     fit: training settings shared by every model (batch, learning rate, selection; see FitConfig).
     cnn, rnn: per architecture, epochs, parameter averaging and gradient clipping.
     rnn_buckets: padded lengths of the RNN's length buckets (empty: pad to max_len).
+    cnn_buckets: the same for a CNN with a pooled head (`rcl.models.cnn`; a Flatten head pads to max_len).
     data_parallel: split each batch over all local devices.
     collab: the collaborative models.
     analysis: joint learning and feature analysis.
     sweep: the regularisation sweep.
+    boundary: the boundary-noise evaluation.
     components_from: another workdir whose trained components are reused (read only) when they are
       identical to the ones this run asks for (e.g. the feature analysis of an already trained profile).
   """
@@ -171,10 +185,16 @@ class ExperimentConfig:
       default=(48, 64, 80, 96, 112, 128, 144, 160, 192, 224, 256, 320, 384, 512, 768, 1000),
       metadata=_help("Padded lengths of the RNN's length buckets (those above --max_len are dropped and "
                      "--max_len added; empty: pad every batch to --max_len, the paper's way).", lower=1))
+  cnn_buckets: tuple[int, ...] = dataclasses.field(
+      default=(64, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024),
+      metadata=_help("Padded lengths of a pooled-head CNN's length buckets (--cnn_head=max or max_mean; those "
+                     "above --max_len are dropped and --max_len added). A Flatten head pads to --max_len.",
+                     lower=1))
   data_parallel: bool = dataclasses.field(default=False, metadata=_help("Split batches over all local devices."))
   collab: CollabConfig = dataclasses.field(default_factory=CollabConfig, metadata={"prefix": "collab_"})
   analysis: AnalysisConfig = dataclasses.field(default_factory=AnalysisConfig, metadata={"prefix": ""})
   sweep: SweepConfig = dataclasses.field(default_factory=SweepConfig, metadata={"prefix": "sweep_"})
+  boundary: BoundaryConfig = dataclasses.field(default_factory=BoundaryConfig, metadata={"prefix": "boundary_"})
   components_from: str | None = dataclasses.field(
       default=None, metadata=_help("Another workdir whose trained components are reused, read only, where they "
                                    "are identical to the ones asked for (same model, data split and training "
@@ -190,14 +210,20 @@ class ExperimentConfig:
       raise ValueError(f"collaborative models / feature analysis need component(s) {absent}: add them to --models")
 
   def bucket_lengths(self, arch: str | None) -> tuple[int, ...] | None:
-    """The padded lengths an architecture's batches use: the RNN's buckets, the CNN fixed width (None)."""
-    return batching.bucket_lengths(self.rnn_buckets, self.data.max_len) if arch == "rnn" else None
+    """The padded lengths an architecture's batches use: the RNN's buckets, a pooled-head CNN's buckets, a
+    Flatten-head CNN's fixed width (None)."""
+    if arch == "rnn":
+      return batching.bucket_lengths(self.rnn_buckets, self.data.max_len)
+    if arch == "cnn" and self.hyper.cnn_head != "flatten":
+      return batching.bucket_lengths(self.cnn_buckets, self.data.max_len)
+    return None
 
   def fit_for(self, arch: str | None, epochs: int | None = None) -> FitConfig:
     """The shared training settings with architecture `arch`'s ('cnn', 'rnn'; None: neither, e.g. the
-    collaborative MLP) epochs, averaging, clipping and buckets, and this run's seed."""
+    collaborative MLP, which learns from features and so gets no training flanks) epochs, averaging,
+    clipping and buckets, and this run's seed."""
     settings = {"cnn": self.cnn, "rnn": self.rnn}.get(arch)
-    per_arch = dataclasses.asdict(settings) if settings is not None else {}
+    per_arch = dataclasses.asdict(settings) if settings is not None else {"augment_flanks": 0.0}
     if epochs is not None:
       per_arch["epochs"] = epochs
     return dataclasses.replace(self.fit, **per_arch, seed=self.seed, bucket_lengths=self.bucket_lengths(arch))

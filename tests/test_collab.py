@@ -109,19 +109,19 @@ def test_collaborative_model_is_retrained_when_its_input_features_change(tmp_pat
                      "O": rng.random((len(data.splits[s]), 3)).astype(np.float32)} for s in ("train", "val", "test")}}
   config = ExperimentConfig(workdir=str(tmp_path), fit=FitConfig(batch_size=32),
                             collab=CollabConfig(epochs=2, train_features="in_sample"))
-  first, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
-  again, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
+  first, _, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
+  again, _, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
   assert first["resumed_from_epoch"] == 0 and again["resumed_from_epoch"] == 2  # same inputs: nothing retrained
   assert again["inputs_fingerprint"] == first["inputs_fingerprint"]
   assert again["test"]["accuracy"] == first["test"]["accuracy"]
   # The component was extended and selected another epoch: its features changed, so must the MLP.
   feats["A"]["val"]["LD"] = feats["A"]["val"]["LD"] + 1e-3
-  changed, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
+  changed, _, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
   assert changed["resumed_from_epoch"] == 0 and changed["inputs_fingerprint"] != first["inputs_fingerprint"]
   kept = sorted(os.listdir(tmp_path / "models" / "collab_LD_A" / "checkpoints"))
   assert kept == sorted([first["checkpoint_key"], changed["checkpoint_key"]])  # the old MLP is kept
   # Other MLP settings on the same features: a fresh MLP as well, not a refusal to resume.
   other = dataclasses.replace(config, collab=dataclasses.replace(config.collab, input_noise=0.5))
-  noisy, _ = train_collaborative(other, data, "LD(A)", feats, log=lambda s: None)
+  noisy, _, _ = train_collaborative(other, data, "LD(A)", feats, log=lambda s: None)
   assert noisy["resumed_from_epoch"] == 0 and noisy["inputs_fingerprint"] == changed["inputs_fingerprint"]
   assert noisy["checkpoint_key"] not in kept

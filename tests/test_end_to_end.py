@@ -128,7 +128,8 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
                         text=True)
   assert proc.returncode == 0, proc.stderr[-3000:]
   lines = tsv.read_text().splitlines()
-  assert lines[0].split("\t") == ["id", "length", "predicted", "probability", "top", "flags"] and len(lines) == n + 1
+  assert lines[0].split("\t") == ["id", "length", "predicted", "name", "probability", "top", "flags"]
+  assert len(lines) == n + 1
   predicted = {r.split("\t")[0]: r.split("\t")[2] for r in lines[1:]}
   collab_test = np.load(workdir / "models" / "collab_LD_A_O_G" / "predictions.npz")["test"]
   assert [predicted[i] for i in test_ids] == [vocab[k] for k in collab_test.argmax(1)]
@@ -158,3 +159,43 @@ def test_run_identity_names_only_settings_off_their_defaults():
   assert rnn == "FitConfig(batch_size=32, ema_decay=0.999, clip_norm=1.0, bucket_lengths=(64, 128))"
   assert fit_identity(config.fit_for("cnn")) == "FitConfig(batch_size=32)"  # per architecture
   assert config.fit_for("rnn", epochs=7).epochs == 7 and config.fit_for(None).bucket_lengths is None
+
+
+def test_boundary_noise_table_with_a_pooled_cnn_trained_on_flanks(real_data, tmp_path):
+  """--boundary_noise evaluates every model (components, ensemble, collaborative) on flanked validation and
+  test copies; level 0 is the clean split exactly. A pooled-head CNN trains on length buckets with training
+  flanks, and its bundle reproduces the workdir's predictions."""
+  fasta, _ = _subset(real_data, tmp_path, per_class=12)
+  workdir = tmp_path / "run"
+  _run([f"--data_dir={tmp_path}", "--files=subset.fasta", f"--workdir={workdir}", "--models=A,E",
+        "--cnn_filters=4", "--cnn_dense=8,8", "--rnn_hidden=4", "--rnn_dense=8,8,8", "--max_len=640",
+        "--cnn_head=max_mean", "--augment_flanks=0.5", "--cnn_epochs=2", "--rnn_epochs=1", "--batch_size=32",
+        "--collab=LD(A)+LD(E)", "--collab_epochs=2", "--boundary_noise=0,100"], REPO)
+  results = json.loads((workdir / "results.json").read_text())
+  bn = results["boundary_noise"]
+  assert bn["levels"] == [0.0, 100.0] and bn["kind"] == "dinucleotide"
+  assert set(bn["models"]) == {"A", "E", "Ensemble(A+E)", "LD(A)+LD(E)"}
+  sections = {"A": "models", "E": "models", "Ensemble(A+E)": "ensembles", "LD(A)+LD(E)": "collaborative"}
+  for name, section in sections.items():
+    for split in ("val", "test"):
+      curve = bn["models"][name][split]
+      assert len(curve["accuracy"]) == 2 and len(curve["f1_macro"]) == 2
+      assert curve["accuracy"][0] == pytest.approx(results[section][name][split]["accuracy"]), (name, split)
+      assert curve["f1_macro"][0] == pytest.approx(results[section][name][split]["f1_macro"]), (name, split)
+  report = (workdir / "report.md").read_text()
+  assert "## Boundary noise" in report and "| LD(A)+LD(E) |" in report.split("## Boundary noise")[1]
+  assert (workdir / bn["figure"]).stat().st_size > 1000
+  # The pooled CNN's bundle reads length buckets and gives the workdir's test predictions.
+  from rcl import bundle  # noqa: PLC0415
+  from rcl.data.dataset import Split  # noqa: PLC0415
+  from rcl.data.encoding import encode_sequences  # noqa: PLC0415
+  test_ids = json.loads((workdir / "splits.json").read_text())["test"]
+  by_id = {r.id: r.sequence for r in read_fasta(fasta)}
+  seqs = [by_id[i] for i in test_ids]
+  enc = encode_sequences(seqs, 640)
+  split = Split(list(test_ids), seqs, enc.codes, enc.lengths, np.zeros(len(seqs), np.int32))
+  bundle.export(str(workdir), "A", str(tmp_path / "bundle_A"))
+  loaded = bundle.load(str(tmp_path / "bundle_A"))
+  assert loaded.meta["networks"]["A"]["buckets"] and loaded.meta["hyper"]["cnn_head"] == "max_mean"
+  saved = np.load(workdir / "models" / "A" / "predictions.npz")["test"]
+  np.testing.assert_array_equal(loaded.predict(split), saved)

@@ -9,6 +9,7 @@ import numpy as np
 
 from rcl.collab.features import Features
 from rcl.data.dataset import SPLITS
+from rcl.train.predict import predict
 
 _TERM = re.compile(r"^(LD|O)\(([A-G])\)$")
 
@@ -92,3 +93,12 @@ def raw_features(spec: str, features: dict[str, dict[str, np.ndarray]]) -> np.nd
   """The unstandardised combined features of one split: `features` maps moniker -> kind -> float32[n, d]
   (or [draws, n, d])."""
   return np.concatenate([features[m][kind] for kind, m in parse(spec)], axis=-1).astype(np.float32)
+
+
+def predict_collaborative(spec: str, outputs: dict[str, dict[str, np.ndarray]], state, mean: np.ndarray,
+                          std: np.ndarray, batch_size: int = 256) -> np.ndarray:
+  """A trained collaborative MLP's float32[n, classes] probabilities on new sequences, from its components'
+  outputs there (`outputs`: moniker -> {'ld': float32[n, d], 'probs': float32[n, classes]}, as
+  `rcl.train.predict.predict` returns them) and the training features' standardisation (`mean`, `std`)."""
+  raw = raw_features(spec, {m: {"LD": o["ld"], "O": o["probs"]} for m, o in outputs.items()})
+  return predict(state, FeatureTable((raw - mean) / std, np.zeros(len(raw), np.int32)), batch_size)["probs"]

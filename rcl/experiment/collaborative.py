@@ -7,6 +7,7 @@ import dataclasses
 import os
 from collections.abc import Callable
 
+import jax
 import numpy as np
 
 from rcl.analysis import significance
@@ -17,14 +18,17 @@ from rcl.data.dataset import SPLITS, DataSet
 from rcl.experiment import evaluation, identity, training
 from rcl.models.mlp import CollabMLP
 from rcl.train.predict import predict
+from rcl.train.state import TrainState
 
 Log = Callable[[str], None]
 
 
 def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, component_features: dict[str, Features],
-                        *, log: Log, on_epoch: training.EpochLog | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+                        *, log: Log, on_epoch: training.EpochLog | None = None
+                        ) -> tuple[dict, dict[str, np.ndarray], tuple[TrainState, np.ndarray, np.ndarray]]:
   """Trains the collaborative MLP on the named component features (train), selects on validation,
-  evaluates once on test; returns its results entry and its val/test probabilities."""
+  evaluates once on test; returns its results entry, its val/test probabilities and (selected state,
+  feature mean, feature std), what predicts on new component outputs (`combine.predict_collaborative`)."""
   settings = config.collab
   labels = {n: data.splits[n].labels for n in SPLITS}
   train_from = features.SAMPLED if settings.train_features == "sampled" else "train"
@@ -54,7 +58,9 @@ def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, comp
   evaluation.evaluate(config.workdir, config.seed, spec, entry, probs, data, result.history)
   log(f"[{spec}] selected epoch {result.selected_epoch}: val acc {entry['val']['accuracy']:.4f}, "
       f"test acc {entry['test']['accuracy']:.4f}")
-  return entry, probs
+  mean, std = combine.standardisation(combine.raw_features(
+      spec, {m: component_features[m][train_from] for m in ensemble.members(spec)}))
+  return entry, probs, (jax.device_get(result.state), mean, std)
 
 
 def evaluate_ensemble(config: ExperimentConfig, data: DataSet, spec: str,
@@ -85,16 +91,18 @@ def compare(seed: int, spec: str, results: dict, correct: dict[str, np.ndarray])
 
 
 def stage(config: ExperimentConfig, data: DataSet, component_features: dict[str, Features],
-          component_results: dict, *, log: Log, on_epoch: training.EpochLog | None = None) -> dict:
+          component_results: dict, *, log: Log, on_epoch: training.EpochLog | None = None) -> tuple[dict, dict]:
   """Every collaborative spec of the run with its ensemble baseline and comparisons:
-  {'ensembles': {name: entry}, 'collaborative': {spec: entry}}."""
+  ({'ensembles': {name: entry}, 'collaborative': {spec: entry}}, {spec: (state, feature mean, std)})."""
   test_labels = data.splits["test"].labels
   correct = {m: f["test"]["O"].argmax(-1) == test_labels for m, f in component_features.items()}
   out = {"models": component_results, "ensembles": {}, "collaborative": {}}
+  models = {}
   for spec in config.collab.specs:
+    entry, probs, models[spec] = train_collaborative(config, data, spec, component_features, log=log,
+                                                     on_epoch=on_epoch)
     rows = {"ensembles": (ensemble.name(spec), evaluate_ensemble(config, data, spec, component_features)),
-            "collaborative": (spec, train_collaborative(config, data, spec, component_features, log=log,
-                                                        on_epoch=on_epoch))}
+            "collaborative": (spec, (entry, probs))}
     for section, (name, (entry, probs)) in rows.items():
       out[section][name] = entry
       correct[name] = probs["test"].argmax(-1) == test_labels
@@ -103,4 +111,4 @@ def stage(config: ExperimentConfig, data: DataSet, component_features: dict[str,
     rivals = ", ".join(f"{r} {out['ensembles' if r == cmp['ensemble'] else 'models'][r]['test']['accuracy']:.4f} "
                        f"(McNemar p {c['mcnemar']['p_value']:.3g})" for r, c in cmp["rivals"].items())
     log(f"[{spec}] test acc {out['collaborative'][spec]['test']['accuracy']:.4f} against {rivals}")
-  return {"ensembles": out["ensembles"], "collaborative": out["collaborative"]}
+  return {"ensembles": out["ensembles"], "collaborative": out["collaborative"]}, models

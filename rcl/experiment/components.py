@@ -14,14 +14,16 @@ from rcl.data.dataset import DataSet
 from rcl.experiment import evaluation, identity, training
 from rcl.models import monikers
 from rcl.train import checkpoint
+from rcl.train.state import TrainState
 
 Log = Callable[[str], None]
 
 
 def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.Moniker, *, log: Log,
-                    on_epoch: training.EpochLog | None = None) -> tuple[dict, Features]:
+                    on_epoch: training.EpochLog | None = None) -> tuple[dict, Features, TrainState]:
   """Trains and selects one component, extracts its LD/O features from the selected model (saved as
-  models/<moniker>/features.npz) and evaluates it; returns (results entry, features)."""
+  models/<moniker>/features.npz) and evaluates it; returns (results entry, features, selected state on the
+  host)."""
   model = monikers.build(moniker, len(data.classes), config.hyper)
   fit_config = config.fit_for(moniker.arch)
   ident = identity.component(data, moniker, model, fit_config)
@@ -42,7 +44,7 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
                       data, result.history)
   log(f"[{moniker.name}] selected epoch {result.selected_epoch}: val acc {entry['val']['accuracy']:.4f}, "
       f"test acc {entry['test']['accuracy']:.4f}")
-  return entry, feats
+  return entry, feats, selected
 
 
 def _checkpoint_dir(config: ExperimentConfig, name: str, ident: dict, epochs: int, log: Log) -> str:

@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 
 from rcl.analysis import stability
 from rcl.config import ExperimentConfig
-from rcl.experiment import (collaborative, components, data as data_stage, feature_study, identity, results, sweep,
-                            training)
+from rcl.experiment import (boundary, collaborative, components, data as data_stage, feature_study, identity,
+                            results, sweep, training)
 from rcl.models import monikers
 from rcl.report import markdown, provenance
 from rcl.train import sharding
@@ -45,12 +45,18 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
   out: dict = {"dataset": config.data.dataset, "seed": config.seed, "environment": provenance.environment(),
                "protocol": data.summary["protocol"], "models": {}, "ensembles": {}, "collaborative": {}}
   path = os.path.join(config.workdir, "results.json")
-  component_features = {}
+  component_features, component_states = {}, {}
   for moniker in monikers.parse_monikers(config.models):
-    out["models"][moniker.name], component_features[moniker.name] = components.train_component(
+    out["models"][moniker.name], component_features[moniker.name], state = components.train_component(
         config, data, moniker, log=log, on_epoch=on_epoch)
+    if moniker.input_kind == "seq":  # flanks change a record's fold: structure readers sit out boundary noise
+      component_states[moniker.name] = (state, config.bucket_lengths(moniker.arch))
     results.write_json(path, out)
-  stages = (lambda: collaborative.stage(config, data, component_features, out["models"], log=log, on_epoch=on_epoch),
+  collab_results, collab_models = collaborative.stage(config, data, component_features, out["models"], log=log,
+                                                      on_epoch=on_epoch)
+  out.update(collab_results)
+  results.write_json(path, out)
+  stages = (lambda: boundary.stage(config, data, component_states, collab_models, log=log),
             lambda: feature_study.stage(config, component_features, log=log),
             lambda: sweep.stage(config, data, log=log, on_epoch=on_epoch))
   for stage in stages:

@@ -137,3 +137,22 @@ def confusion(path: str, name: str, matrix: Sequence[Sequence[int]], classes: Se
   fig.colorbar(image, ax=ax, fraction=0.046)
   fig.tight_layout()
   _save(fig, path, 100)
+
+
+def boundary_noise(path: str, levels: Sequence[float], curves: dict[str, dict[str, list[float]]],
+                   title: str = "") -> None:
+  """Accuracy and macro-F1 against boundary-noise level (% of each record's length added as flanks), a line
+  per model: `curves` maps model name -> {'accuracy': [...], 'f1_macro': [...]}, one value per level."""
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+  for ax, metric, label in zip(axes, ("accuracy", "f1_macro"), ("accuracy", "macro F1")):
+    for name, curve in curves.items():
+      ax.plot(levels, curve[metric], "o-", ms=3, lw=1, label=name)
+    ax.set_xlabel("boundary noise (% of record length)")
+    ax.set_ylabel(label)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+  axes[0].legend(fontsize=7)
+  fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  _save(fig, path, 100)

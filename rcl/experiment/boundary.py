@@ -1,0 +1,62 @@
+"""The boundary-noise stage: every model of the run (components, plain ensembles, collaborative MLPs) on
+flanked copies of the validation and test splits at each noise level (Noviello et al. 2020's protocol,
+`rcl.data.flanks`). The validation rows are there to choose by; the test rows are reported only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+
+from rcl.analysis.metrics import classification_metrics
+from rcl.collab import combine, ensemble
+from rcl.config import ExperimentConfig
+from rcl.data import flanks
+from rcl.data.dataset import DataSet
+from rcl.report import figures
+from rcl.train.predict import predict
+
+Log = Callable[[str], None]
+EVALUATED = ("val", "test")
+
+
+def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborative: dict, *, log: Log) -> dict:
+  """{'boundary_noise': {'levels', 'kind', 'seed', 'figure', 'models': {name: {split: {'accuracy': [...],
+  'f1_macro': [...]}}}}} over `config.boundary.levels`, or {} when there are none.
+
+  Args:
+    components: moniker -> (selected state, bucket lengths) of every trained component that reads the
+      sequence alone (flanks would change a structure reader's fold, which is not recomputed here).
+    collaborative: spec -> (selected MLP state, feature mean, feature std) of every collaborative model
+      (those drawing on a component missing from `components` are left out).
+  """
+  levels = [float(v) for v in config.boundary.levels]
+  if not levels:
+    return {}
+  kind, batch = config.boundary.kind, config.fit.eval_batch_size
+  curves: dict[str, dict[str, dict[str, list[float]]]] = {}
+  for stream, split_name in enumerate(EVALUATED):
+    clean = data.splits[split_name]
+    for level in levels:
+      copy = flanks.flank_split(clean, level, config.seed, kind=kind, stream=stream, max_len=config.data.max_len)
+      outputs = {m: predict(state, copy, batch, bucket_lengths=buckets) for m, (state, buckets) in components.items()}
+      probs = {m: o["probs"] for m, o in outputs.items()}
+      for spec, (state, mean, std) in collaborative.items():
+        members = ensemble.members(spec)
+        if not set(members) <= set(components):
+          continue
+        probs[ensemble.name(spec)] = np.mean([probs[m] for m in members], axis=0).astype(np.float32)
+        probs[spec] = combine.predict_collaborative(spec, {m: outputs[m] for m in members}, state, mean, std, batch)
+      for name, p in probs.items():
+        scores = classification_metrics(copy.labels, p.argmax(-1), len(data.classes))
+        row = curves.setdefault(name, {}).setdefault(split_name, {"accuracy": [], "f1_macro": []})
+        row["accuracy"].append(scores["accuracy"])
+        row["f1_macro"].append(scores["f1_macro"])
+      log(f"[boundary noise] {split_name} at {level:g}%: " +
+          ", ".join(f"{n} {curves[n][split_name]['accuracy'][-1]:.4f}" for n in probs))
+  path = os.path.join("figures", "boundary_noise.png")
+  os.makedirs(os.path.join(config.workdir, "figures"), exist_ok=True)
+  figures.boundary_noise(os.path.join(config.workdir, path), levels,
+                         {name: c["test"] for name, c in curves.items()}, title=f"test split, {kind} flanks")
+  return {"boundary_noise": {"levels": levels, "kind": kind, "seed": config.seed, "figure": path, "models": curves}}
