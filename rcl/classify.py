@@ -19,7 +19,7 @@ from rcl.data.fasta import AMBIGUITY, Record
 from rcl.data.structure import attach_structures, fold_all
 
 FORMATS = ("tsv", "jsonl")
-TSV_HEADER = "id\tlength\tpredicted\tprobability\ttop\tflags\n"
+TSV_HEADER = "id\tlength\tpredicted\tname\tprobability\ttop\tflags\n"
 
 
 def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
@@ -61,8 +61,9 @@ def _predict(bundle: Bundle, chunk: list[Record], structure_cache: str | None) -
 
 def rows(bundle: Bundle, records: Iterable[Record], *, chunk_size: int = 4096, top_k: int = 3,
          structure_cache: str | None = None, workers: int = 4) -> Iterator[list[dict]]:
-  """Per chunk of records, in input order, one dict per record: id, length, predicted class and its
-  probability, the top_k (class, probability) pairs and flags.
+  """Per chunk of records, in input order, one dict per record: id, length, predicted class, its name (from
+  the bundle's `class_names`; None where unknown) and its probability, the top_k (class, probability) pairs
+  and flags.
 
   `workers` chunks are predicted at once, each in its own thread: XLA runs computations from different
   threads concurrently, which keeps the cores busy through the RNN's sequential scan (LD(A)+LD(E) on 2
@@ -71,11 +72,12 @@ def rows(bundle: Bundle, records: Iterable[Record], *, chunk_size: int = 4096, t
   """
   classes, max_len = bundle.classes, bundle.meta["max_len"]
   shortest = bundle.meta.get("provenance", {}).get("train_length_min")
+  names = bundle.meta.get("class_names") or {}
 
   def finish(chunk: list[Record], probs: np.ndarray) -> list[dict]:
     order = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]
     return [{"id": r.id, "length": len(r.sequence), "predicted": classes[order[i, 0]],
-             "probability": float(probs[i, order[i, 0]]),
+             "name": names.get(classes[order[i, 0]]), "probability": float(probs[i, order[i, 0]]),
              "top": [(classes[j], float(probs[i, j])) for j in order[i]],
              "flags": flags(r.sequence, max_len, shortest)} for i, r in enumerate(chunk)]
 
@@ -100,12 +102,12 @@ def rows(bundle: Bundle, records: Iterable[Record], *, chunk_size: int = 4096, t
 
 
 def format_row(row: dict, fmt: str) -> str:
-  """One output line (with its newline) in 'tsv' or 'jsonl'."""
+  """One output line (with its newline) in 'tsv' (an unknown name is empty) or 'jsonl'."""
   if fmt == "jsonl":
     return json.dumps(row) + "\n"
   top = ",".join(f"{c}:{p:.4f}" for c, p in row["top"])
-  return (f"{row['id']}\t{row['length']}\t{row['predicted']}\t{row['probability']:.4f}\t{top}\t"
-          f"{','.join(row['flags'])}\n")
+  return (f"{row['id']}\t{row['length']}\t{row['predicted']}\t{row['name'] or ''}\t{row['probability']:.4f}\t"
+          f"{top}\t{','.join(row['flags'])}\n")
 
 
 def classify(bundle: Bundle, records: Iterable[Record], out, *, fmt: str = "tsv", chunk_size: int = 4096,

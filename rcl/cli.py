@@ -2,12 +2,13 @@
 
   rcl classify --input=seqs.fasta[.gz]|- [--model=BUNDLE] [--output=FILE] [--format=tsv|jsonl]
   rcl evaluate --input=labelled.fasta[.gz] [--model=BUNDLE] [--out=DIR]
-  rcl export --workdir=runs/x --model='LD(A)+LD(E)' --out=BUNDLE
+               [--boundary_noise=0,100,200 [--noise_kind=dinucleotide|uniform] [--noise_seed=0]]
+  rcl export --workdir=runs/x --model='LD(A)+LD(E)' --out=BUNDLE [--class_names=rfam.json]
   rcl models [BUNDLE ...]
   rcl data fetch [nrc|rfam-novel|all] [--dest DIR]
 
-Without --model, classify and evaluate use the pretrained bundle shipped in the package
-(rcl/pretrained/), when there is one.
+A BUNDLE is a bundle directory or the name of one shipped in the package (rcl/pretrained/<name>/; a
+directory of that name wins). Without --model, classify and evaluate use the shipped `test13_small`.
 
 (`python -m experiments.run` is the research entry point.) Bad input ends with one `error: ...` line and
 exit status 1.
@@ -23,6 +24,9 @@ import sys
 from collections.abc import Callable
 
 from rcl import allocator
+from rcl.data.flanks import KINDS
+
+DEFAULT_MODEL = "test13_small"  # the shipped bundle classify and evaluate use without --model
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,10 +38,17 @@ def _parser() -> argparse.ArgumentParser:
   c.add_argument("--top_k", type=int, default=3, help="ranked classes per record")
   v = sub.add_parser("evaluate", help="score a model on a labelled FASTA file ('>ID CLASS' or '>RFxxxxx')")
   v.add_argument("--out", default=None, help="directory for metrics.json, per_class.tsv, confusion.tsv/.png "
-                                             "and predictions.tsv")
+                                             "and predictions.tsv (and boundary_noise.json/.png)")
+  v.add_argument("--boundary_noise", default=None, metavar="LEVELS",
+                 help="also score every record with random flanks of these percentages of its length "
+                      "(comma-separated, e.g. 0,100,200)")
+  v.add_argument("--noise_kind", default=None, choices=KINDS,
+                 help="flanks made of the record's own dinucleotides (default) or of uniform random nucleotides")
+  v.add_argument("--noise_seed", type=int, default=None, help="seed of the flanks (default 0)")
   for p in (c, v):
     p.add_argument("--input", required=True, help="FASTA file (plain or gzip), or - for standard input")
-    p.add_argument("--model", default=None, help="a model bundle directory (rcl export); default: the shipped one")
+    p.add_argument("--model", default=None,
+                   help=f"a model bundle directory (rcl export) or a shipped bundle's name; default: {DEFAULT_MODEL}")
     p.add_argument("--chunk", type=int, default=4096, help="records read, predicted and written at a time")
     p.add_argument("--workers", type=int, default=4, help="chunks predicted at once, one thread each")
     p.add_argument("--structure_cache", default=None,
@@ -47,8 +58,11 @@ def _parser() -> argparse.ArgumentParser:
   e.add_argument("--workdir", required=True)
   e.add_argument("--model", required=True, help="a moniker (A-G) or a collaborative spec such as 'LD(A)+LD(E)'")
   e.add_argument("--out", required=True, help="the new bundle directory")
+  e.add_argument("--class_names", default=None,
+                 help="a JSON object of class -> family name, e.g. Rfam-novel's rfam.json (default: an rfam.json "
+                      "beside the experiment's data files, when there is one)")
   m = sub.add_parser("models", help="describe bundles: model, classes, provenance")
-  m.add_argument("bundles", nargs="*", help="bundle directories (default: the shipped ones)")
+  m.add_argument("bundles", nargs="*", help="bundle directories or shipped names (default: the shipped ones)")
   d = sub.add_parser("data", help="the public data sets (nRC, Rfam-novel)")
   f = d.add_subparsers(dest="action", required=True).add_parser(
       "fetch", help="download the data sets by pinned URL, verified by sha256 (never twice)")
@@ -59,11 +73,29 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def shipped() -> list[str]:
-  """The bundle directories shipped inside the package (rcl/pretrained/<name>/)."""
+  """The bundle directories shipped inside the package (rcl/pretrained/<name>/): DEFAULT_MODEL's first, the
+  others by name."""
   root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
   if not os.path.isdir(root):
     return []
-  return sorted(os.path.join(root, n) for n in os.listdir(root) if os.path.isfile(os.path.join(root, n, "bundle.json")))
+  names = sorted(n for n in os.listdir(root) if os.path.isfile(os.path.join(root, n, "bundle.json")))
+  return [os.path.join(root, n) for n in sorted(names, key=lambda n: n != DEFAULT_MODEL)]
+
+
+def resolve_model(model: str | None) -> str:
+  """The bundle directory --model names: an existing path, else a shipped bundle's name; None is
+  DEFAULT_MODEL."""
+  if model is not None and os.path.exists(model):
+    return model
+  by_name = {os.path.basename(d): d for d in shipped()}
+  if model is None:
+    if DEFAULT_MODEL not in by_name:
+      raise ValueError(f"no --model given and the default bundle {DEFAULT_MODEL} is not shipped in this installation")
+    return by_name[DEFAULT_MODEL]
+  if model not in by_name:
+    raise ValueError(f"no bundle directory {model!r}, nor a shipped bundle of that name (shipped: "
+                     f"{', '.join(by_name) or 'none'})")
+  return by_name[model]
 
 
 def _duration(seconds: float) -> str:
@@ -71,11 +103,11 @@ def _duration(seconds: float) -> str:
   return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
 
 
-def _progress(position) -> Callable[[int, float], None]:
+def _progress(position, prefix: str = "") -> Callable[[int, float], None]:
   """The progress line printed after each chunk: records, records/s and, when the input's size is known,
   an ETA (the total estimated from the records per byte read so far)."""
   def show(done: int, seconds: float) -> None:
-    line = f"classified {done} records, {done / max(seconds, 1e-9):.0f} records/s"
+    line = f"{prefix}classified {done} records, {done / max(seconds, 1e-9):.0f} records/s"
     fraction = position.fraction()
     if fraction:
       total = position.records / fraction  # estimated from the bytes read so far; exact once all is read
@@ -98,10 +130,7 @@ def _prepare(args, top_k: int = 1):
   from rcl.data.fasta import ReadPosition  # noqa: PLC0415
   if top_k < 1 or args.chunk < 1 or args.workers < 1:
     raise ValueError("--top_k, --chunk and --workers must be positive")
-  if args.model is None:
-    if not shipped():
-      raise ValueError("no --model given and no pretrained bundle is shipped in this installation")
-    args.model = shipped()[0]
+  args.model = resolve_model(args.model)
   model = bundle.load(args.model)
   if args.input != "-" and not os.path.isfile(args.input):
     raise FileNotFoundError(f"--input={args.input}: no such file")
@@ -123,41 +152,75 @@ def _classify(args) -> None:
   print(f"wrote {n} predictions ({model.meta['model']}) to {args.output}", file=sys.stderr)
 
 
+def _levels(text: str) -> list[float]:
+  """--boundary_noise's comma-separated percentages."""
+  try:
+    return [float(v) for v in text.split(",")]
+  except ValueError:
+    raise ValueError(f"--boundary_noise={text}: expected comma-separated percentages such as 0,100,200") from None
+
+
 def _evaluate(args) -> None:
   from rcl import evaluate  # noqa: PLC0415
-  from rcl.data.fasta import iter_records  # noqa: PLC0415
+  from rcl.data.fasta import ReadPosition, iter_records  # noqa: PLC0415
+  if args.boundary_noise is None and (args.noise_kind is not None or args.noise_seed is not None):
+    raise ValueError("--noise_kind and --noise_seed apply to --boundary_noise only")
+  levels = None if args.boundary_noise is None else _levels(args.boundary_noise)
+  if levels is not None:
+    evaluate.check_levels(levels)
+    if args.input == "-":
+      raise ValueError("--boundary_noise reads the input once per level: give a file, not standard input")
   model, structure_cache, position = _prepare(args)
-  records = iter_records(args.input, require_label=True, position=position)
   predictions = None
   if args.out is not None:
     os.makedirs(args.out, exist_ok=True)
     predictions = open(os.path.join(args.out, "predictions.tsv"), "w")
   try:
-    result = evaluate.evaluate(model, records, chunk_size=args.chunk, workers=args.workers,
-                               structure_cache=structure_cache, predictions=predictions,
-                               progress=_progress(position))
+    if levels is None:
+      result = evaluate.evaluate(model, iter_records(args.input, require_label=True, position=position),
+                                 chunk_size=args.chunk, workers=args.workers, structure_cache=structure_cache,
+                                 predictions=predictions, progress=_progress(position))
+    else:
+      positions: list[ReadPosition] = []
+
+      def open_records():  # the file again for every level, followed by its own ReadPosition
+        positions.append(ReadPosition())
+        return iter_records(args.input, require_label=True, position=positions[-1])
+
+      results, noise = evaluate.evaluate_boundary_noise(
+          model, open_records, levels, kind=args.noise_kind or "dinucleotide", seed=args.noise_seed or 0,
+          chunk_size=args.chunk, workers=args.workers, structure_cache=structure_cache, predictions=predictions,
+          progress=lambda level: _progress(positions[-1], f"boundary noise {level:g}%: "))
+      result = results[evaluate.reference_level(levels)]
   finally:
     if predictions is not None:
       predictions.close()
   print(evaluate.summary(result), end="")
+  if levels is not None:
+    print("\n" + evaluate.noise_table(noise), end="")
   if args.out is not None:
     paths = evaluate.write(result, args.out)
+    if levels is not None:
+      paths += evaluate.write_boundary_noise(noise, args.out)
     print(f"wrote {', '.join(os.path.basename(p) for p in paths)} and predictions.tsv to {args.out}")
 
 
 def _export(args) -> None:
   from rcl import bundle  # noqa: PLC0415
-  meta = bundle.export(args.workdir, args.model, args.out)
-  print(f"exported {meta['model']} ({len(meta['classes'])} classes, test accuracy "
+  meta = bundle.export(args.workdir, args.model, args.out, class_names=args.class_names)
+  named = meta.get("class_names", {})
+  names = f", names of {len(named)} from {meta['provenance']['class_names_from']}" if named else ""
+  print(f"exported {meta['model']} ({len(meta['classes'])} classes{names}, test accuracy "
         f"{meta['provenance']['test_accuracy']:.4f}) to {args.out}")
 
 
 def _models(args) -> None:
   from rcl import bundle  # noqa: PLC0415
-  for directory in args.bundles or shipped():
+  for directory in [resolve_model(b) for b in args.bundles] or shipped():
     meta = bundle.load(directory).meta
     print(json.dumps({"bundle": directory, "model": meta["model"], "classes": meta["classes"],
-                      "max_len": meta["max_len"], "provenance": meta["provenance"]}, indent=1))
+                      "class_names": meta.get("class_names"), "max_len": meta["max_len"],
+                      "provenance": meta["provenance"]}, indent=1))
 
 
 def _data(args) -> None:

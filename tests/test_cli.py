@@ -3,14 +3,18 @@
 import gzip
 import json
 import os
+import re
 import shlex
+import shutil
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from rcl import bundle
-from rcl.cli import shipped
+from rcl.cli import resolve_model, shipped
+from rcl.data.fetch import sha256
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,7 +25,8 @@ def _rcl(*args, stdin=None, cwd=None):
 
 
 def test_the_shipped_bundle_is_small_verified_and_described():
-  (directory,) = shipped()
+  directory = resolve_model(None)  # the default, whatever else is shipped
+  assert os.path.basename(directory) == "test13_small" and shipped()[0] == directory
   total = sum(os.path.getsize(os.path.join(r, n)) for r, _, names in os.walk(directory) for n in names)
   assert total < 5 * 2 ** 20
   meta = bundle.load(directory).meta  # checks every file's sha256
@@ -29,8 +34,9 @@ def test_the_shipped_bundle_is_small_verified_and_described():
   # `make run`'s command; where it ran only a --workdir may have been added (it does not change the model)
   args = [a for a in shlex.split(meta["provenance"]["command"]) if not a.startswith("--workdir=")]
   assert args == ["python", "-m", "experiments.run", "--flagfile=experiments/test13_small.flags"]
-  proc = _rcl("models")
-  assert proc.returncode == 0 and json.loads(proc.stdout)["model"] == "LD(A)+LD(E)"
+  proc = _rcl("models", "test13_small")
+  described = json.loads(proc.stdout)
+  assert proc.returncode == 0 and described["model"] == "LD(A)+LD(E)" and described["class_names"] is None
 
 
 def test_classify_with_the_shipped_model_from_gzip_stdin_in_jsonl(tmp_path):
@@ -56,7 +62,7 @@ def test_a_parsing_error_keeps_the_rows_already_written(tmp_path):
   proc = _rcl("classify", "--input=in.fa", "--output=out.tsv", "--chunk=2", cwd=tmp_path)
   assert proc.returncode == 1 and b"in.fa:10 (record 'bad'): not a nucleotide letter: '9'" in proc.stderr
   lines = (tmp_path / "out.tsv").read_text().splitlines()
-  assert len(lines) == 5 and all(len(line.split("\t")) == 6 for line in lines)  # header + 4 whole rows
+  assert len(lines) == 5 and all(len(line.split("\t")) == 7 for line in lines)  # header + 4 whole rows
 
 
 def test_evaluate_scores_labelled_records_and_writes_tables(tmp_path, real_data):
@@ -95,6 +101,71 @@ def test_evaluate_refuses_a_label_the_model_does_not_know(tmp_path):
   assert "tRNA" in err.splitlines()[-1]
 
 
+def test_model_by_shipped_name_and_an_unknown_name(tmp_path):
+  (tmp_path / "in.fa").write_text(">a\nACGUACGUAGCUAGCUAGCAUCGAUCGAUCGAUCGAUCG\n")
+  proc = _rcl("classify", "--input=in.fa", "--model=test13_small", "--format=jsonl", cwd=tmp_path)
+  assert proc.returncode == 0 and json.loads(proc.stdout)["id"] == "a", proc.stderr.decode()[-2000:]
+  proc = _rcl("classify", "--input=in.fa", "--model=no_such_model", cwd=tmp_path)
+  assert proc.returncode == 1 and proc.stderr.decode() == (
+      "error: no bundle directory 'no_such_model', nor a shipped bundle of that name (shipped: "
+      f"{', '.join(os.path.basename(d) for d in shipped())})\n")
+
+
+def test_class_names_of_a_bundle_fill_the_name_column(tmp_path, real_data):
+  """A bundle with family names (`rcl export --class_names`). Exporting needs a trained workdir, so the shipped
+  bundle is copied and given names by hand: bundle.json gains 'class_names' and the manifest its new sha256
+  (`bundle.load` checks it)."""
+  named = tmp_path / "named"
+  shutil.copytree(resolve_model("test13_small"), named)
+  meta = json.loads((named / "bundle.json").read_text())
+  names = {"5S_rRNA": "5S ribosomal RNA", "tRNA": "transfer RNA"}
+  (named / "bundle.json").write_text(json.dumps({**meta, "class_names": names}, indent=1))
+  manifest = json.loads((named / "manifest.json").read_text())
+  (named / "manifest.json").write_text(json.dumps({**manifest, "bundle.json": sha256(str(named / "bundle.json"))}))
+  from rcl.data.fasta import read_fasta  # noqa: PLC0415
+  records = read_fasta(os.path.join(real_data, "nrc", "dataset_Rfam_validated_2600_13classes.fasta"))[::200]
+  (tmp_path / "in.fa").write_text("".join(f">{r.id}\n{r.sequence}\n" for r in records))
+  proc = _rcl("classify", "--input=in.fa", f"--model={named}", cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+  lines = [line.split("\t") for line in proc.stdout.decode().splitlines()]
+  assert lines[0] == ["id", "length", "predicted", "name", "probability", "top", "flags"]
+  assert [row[3] for row in lines[1:]] == [names.get(row[2], "") for row in lines[1:]]
+  assert {row[3] for row in lines[1:]} >= {"", "5S ribosomal RNA", "transfer RNA"}
+  proc = _rcl("models", str(named))
+  assert proc.returncode == 0 and json.loads(proc.stdout)["class_names"] == names
+
+
+def _workdir(tmp_path, data_file: str):
+  """An experiment directory that export reads up to the class names (no checkpoints)."""
+  workdir = tmp_path / "run"
+  workdir.mkdir()
+  (workdir / "config.json").write_text(json.dumps({"command": "", "data": {"train_files": [data_file]}}))
+  (workdir / "vocabulary.json").write_text(json.dumps({"classes": ["RF00001", "RF00005"]}))
+  (workdir / "results.json").write_text(json.dumps({"models": {"A": {}}}))
+  (workdir / "data_summary.json").write_text("{}")
+  return str(workdir)
+
+
+def test_export_checks_the_class_names_file(tmp_path):
+  data = tmp_path / "rfam-novel"
+  data.mkdir()
+  workdir = _workdir(tmp_path, str(data / "train.fasta"))
+  out = str(tmp_path / "bundle")
+  for text, problem in (('["5S_rRNA"]', "is not a JSON object of class -> name"),
+                        ('{"RF00001": 5}', "is not a JSON object of class -> name"),
+                        ('{"RF00001": "a\\tb"}', "is not a JSON object of class -> name"),
+                        ("{RF00001", "is not JSON"),
+                        ('{"RF99999": "other"}', "names none of the model's 2 classes")):
+    (tmp_path / "names.json").write_text(text)
+    with pytest.raises(bundle.BundleError, match="^" + re.escape(f"{tmp_path / 'names.json'} {problem}")):
+      bundle.export(workdir, "A", out, class_names=str(tmp_path / "names.json"))
+  assert not os.path.exists(out)  # refused before anything is written
+  # Without --class_names, an rfam.json beside the data files is read (this one is refused, naming it).
+  (data / "rfam.json").write_text("[1]")
+  with pytest.raises(bundle.BundleError, match="^" + re.escape(f"{data / 'rfam.json'} is not a JSON object")):
+    bundle.export(workdir, "A", out)
+
+
 def test_progress_shows_an_eta_for_a_file(tmp_path):
   (tmp_path / "in.fa").write_text("".join(f">g{i}\nACGUACGUACGUACGUACGUACGUACGUACGUACGU\n" for i in range(6)))
   proc = _rcl("classify", "--input=in.fa", "--output=out.tsv", "--chunk=2", "--workers=1", cwd=tmp_path)
@@ -109,8 +180,7 @@ def test_the_shipped_model_reproduces_its_recorded_val_and_test_accuracy(real_da
   nRC files by the package's own merge / de-duplicate / seeded split), scores exactly what its provenance
   says the training run measured."""
   from rcl.data.dataset import load_dataset
-  (directory,) = shipped()
-  loaded = bundle.load(directory)
+  loaded = bundle.load(resolve_model("test13_small"))
   meta = loaded.meta
   files = [os.path.join(real_data, "nrc", n) for n in ("dataset_Rfam_6320_13classes.fasta",
                                                         "dataset_Rfam_validated_2600_13classes.fasta")]
