@@ -137,7 +137,7 @@ def export(workdir: str, spec: str, out: str, class_names: str | None = None) ->
   if collaborative:
     feats = {m: features.load(os.path.join(model_dir(workdir, m), "features.npz")) for m in members}
     source = features.SAMPLED if entry.get("train_features") == "sampled" else "train"
-    mean, std = combine.standardisation(combine.raw_features(spec, {m: feats[m][source] for m in members}))
+    mean, std = combine.standardisation(combine.training_rows(spec, feats, source, entry.get("flank_copies", 0) > 0))
     mlp = CollabMLP(num_classes=len(classes), dense=tuple(config.collab.dense), noise=config.hyper.noise,
                     dropout=config.hyper.dropout, input_noise=config.collab.input_noise)
     checkpoint_dir = os.path.join(model_dir(workdir, spec), "checkpoints", entry["checkpoint_key"])

@@ -100,10 +100,16 @@ class CollabConfig:
   selection: str = dataclasses.field(
       default="best_val_accuracy",
       metadata=_help("Model selection rule of the collaborative MLPs.", choices=SELECTION_RULES))
+  flank_copies: int = dataclasses.field(
+      default=0, metadata=_help(
+          "Flanked copies of the training split (drawn as the components' training flanks, --augment_flanks) "
+          "whose component features the MLPs also learn from, beside the clean ones (0: none).", lower=0))
 
   def __post_init__(self):
     for spec in self.specs:
       combine.parse(spec)
+    if self.flank_copies and self.train_features != "in_sample":
+      raise ValueError("--collab_flank_copies goes with --collab_train_features=in_sample")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -208,6 +214,8 @@ class ExperimentConfig:
     absent = [m for m in needed if m not in chosen]
     if absent:
       raise ValueError(f"collaborative models / feature analysis need component(s) {absent}: add them to --models")
+    if self.collab.flank_copies and not self.fit.augment_flanks:
+      raise ValueError("--collab_flank_copies draws its flanks as --augment_flanks does: set --augment_flanks")
 
   def bucket_lengths(self, arch: str | None) -> tuple[int, ...] | None:
     """The padded lengths an architecture's batches use: the RNN's buckets, a pooled-head CNN's buckets, a

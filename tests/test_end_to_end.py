@@ -164,13 +164,14 @@ def test_run_identity_names_only_settings_off_their_defaults():
 def test_boundary_noise_table_with_a_pooled_cnn_trained_on_flanks(real_data, tmp_path):
   """--boundary_noise evaluates every model (components, ensemble, collaborative) on flanked validation and
   test copies; level 0 is the clean split exactly. A pooled-head CNN trains on length buckets with training
-  flanks, and its bundle reproduces the workdir's predictions."""
+  flanks, the collaborative MLP also learns from a flanked copy of the training split, and their bundles
+  reproduce the workdir's predictions."""
   fasta, _ = _subset(real_data, tmp_path, per_class=12)
   workdir = tmp_path / "run"
   _run([f"--data_dir={tmp_path}", "--files=subset.fasta", f"--workdir={workdir}", "--models=A,E",
         "--cnn_filters=4", "--cnn_dense=8,8", "--rnn_hidden=4", "--rnn_dense=8,8,8", "--max_len=640",
-        "--cnn_head=max_mean", "--augment_flanks=0.5", "--cnn_epochs=2", "--rnn_epochs=1", "--batch_size=32",
-        "--collab=LD(A)+LD(E)", "--collab_epochs=2", "--boundary_noise=0,100"], REPO)
+        "--cnn_head=window", "--augment_flanks=0.5", "--cnn_epochs=2", "--rnn_epochs=1", "--batch_size=32",
+        "--collab=LD(A)+LD(E)", "--collab_epochs=2", "--collab_flank_copies=1", "--boundary_noise=0,100"], REPO)
   results = json.loads((workdir / "results.json").read_text())
   bn = results["boundary_noise"]
   assert bn["levels"] == [0.0, 100.0] and bn["kind"] == "dinucleotide"
@@ -194,8 +195,13 @@ def test_boundary_noise_table_with_a_pooled_cnn_trained_on_flanks(real_data, tmp
   seqs = [by_id[i] for i in test_ids]
   enc = encode_sequences(seqs, 640)
   split = Split(list(test_ids), seqs, enc.codes, enc.lengths, np.zeros(len(seqs), np.int32))
-  bundle.export(str(workdir), "A", str(tmp_path / "bundle_A"))
-  loaded = bundle.load(str(tmp_path / "bundle_A"))
-  assert loaded.meta["networks"]["A"]["buckets"] and loaded.meta["hyper"]["cnn_head"] == "max_mean"
-  saved = np.load(workdir / "models" / "A" / "predictions.npz")["test"]
-  np.testing.assert_array_equal(loaded.predict(split), saved)
+  collab = results["collaborative"]["LD(A)+LD(E)"]
+  assert collab["flank_copies"] == 1
+  features = np.load(workdir / "models" / "A" / "features.npz")
+  assert features["train_flanked/LD"].shape == (1,) + features["train/LD"].shape
+  for spec, directory in (("A", "A"), ("LD(A)+LD(E)", "collab_LD_A_LD_E")):
+    bundle.export(str(workdir), spec, str(tmp_path / f"bundle_{directory}"))
+    loaded = bundle.load(str(tmp_path / f"bundle_{directory}"))
+    assert loaded.meta["networks"]["A"]["buckets"] and loaded.meta["hyper"]["cnn_head"] == "window"
+    saved = np.load(workdir / "models" / directory / "predictions.npz")["test"]
+    np.testing.assert_array_equal(loaded.predict(split), saved, err_msg=spec)

@@ -242,7 +242,7 @@ def test_max_pool2_is_flax_max_pool_with_its_gradient(width):
   np.testing.assert_array_equal(ours, theirs)
 
 
-@pytest.mark.parametrize("head", ["max", "max_mean"])
+@pytest.mark.parametrize("head", ["max", "max_mean", "window"])
 def test_pooled_cnn_head_reads_any_width_the_same(head):
   """A pooled head leaves out the positions past each record, so the padded width does not change the
   output: the same records in a batch of width 64 and of width 160 give the same logits and features."""
@@ -253,7 +253,11 @@ def test_pooled_cnn_head_reads_any_width_the_same(head):
   a, b = model.apply(variables, narrow, train=False), model.apply(variables, wide, train=False)
   np.testing.assert_allclose(a["logits"], b["logits"], rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(a["ld"], b["ld"], rtol=1e-5, atol=1e-5)
-  assert variables["params"]["Dense_0"]["kernel"].shape[0] == 8 * (2 if head == "max_mean" else 1)
+  if head == "window":  # the first dense layer slid over the positions: a convolution of width head_width
+    assert variables["params"]["Conv_3"]["kernel"].shape == (8, 8, 16)
+    assert variables["params"]["Dense_0"]["kernel"].shape == (16, 8)
+  else:
+    assert variables["params"]["Dense_0"]["kernel"].shape[0] == 8 * (2 if head == "max_mean" else 1)
 
 
 def test_flatten_head_keeps_older_checkpoints_identity():

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from rcl.collab.features import Features
+from rcl.collab.features import FLANKED, Features
 from rcl.data.dataset import SPLITS
 from rcl.train.predict import predict
 
@@ -59,8 +59,21 @@ class FeatureTable:
     return {"features": features, "label": self.labels}
 
 
+def training_rows(spec: str, features: dict[str, Features], train_from: str = "train",
+                  flanked: bool = False) -> np.ndarray:
+  """The unstandardised training table: `train_from`'s features ([n, d], or [draws, n, d]), followed, with
+  `flanked`, by the rows of every flanked copy (features.FLANKED: [copies, n, d] -> [copies x n, d])."""
+  raw = raw_features(spec, {m: features[m][train_from] for _, m in parse(spec)})
+  if not flanked:
+    return raw
+  if raw.ndim != 2:
+    raise ValueError("flanked copies go with in-sample training features, not training-mode draws")
+  copies = raw_features(spec, {m: features[m][FLANKED] for _, m in parse(spec)})
+  return np.concatenate([raw, copies.reshape(-1, copies.shape[-1])])
+
+
 def combine(spec: str, features: dict[str, Features], labels: dict[str, np.ndarray], *,
-            train_from: str = "train") -> dict[str, FeatureTable]:
+            train_from: str = "train", flanked: bool = False) -> dict[str, FeatureTable]:
   """Concatenates the named features per split and standardises every column on the training table.
 
   Args:
@@ -70,14 +83,17 @@ def combine(spec: str, features: dict[str, Features], labels: dict[str, np.ndarr
     labels: split -> int32[n].
     train_from: 'train' (the paper: deterministic features of the training split) or
       features.SAMPLED (a table of draws: each epoch of training sees the next draw).
+    flanked: also learn from the features of flanked copies of the training split (`training_rows`).
   """
   terms = parse(spec)
   missing = sorted({m for _, m in terms} - set(features))
   if missing:
     raise ValueError(f"{spec!r} needs component(s) {missing}, which were not trained in this run")
-  raw = {name: raw_features(spec, {m: features[m][source] for _, m in terms})
-         for name, source in (("train", train_from), ("val", "val"), ("test", "test"))}
+  raw = {name: raw_features(spec, {m: features[m][name] for _, m in terms}) for name in ("val", "test")}
+  raw["train"] = training_rows(spec, features, train_from, flanked)
   mean, std = standardisation(raw["train"])
+  copies = len(raw["train"]) // len(labels["train"]) if raw["train"].ndim == 2 else 1
+  labels = dict(labels, train=np.tile(labels["train"], copies))
   return {name: FeatureTable((raw[name] - mean) / std, labels[name]) for name in SPLITS}
 
 

@@ -7,18 +7,20 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from rcl.data.dataset import SPLITS, DataSet
+from rcl.data.dataset import SPLITS, DataSet, Split
 from rcl.experiment.results import write_npz
 from rcl.train.predict import predict, sample
 from rcl.train.state import TrainState
 
 FEATURE_KINDS = ("LD", "O")
 SAMPLED = "train_sampled"  # training-mode draws of the training split: kind -> float32[draws, n, d]
+FLANKED = "train_flanked"  # flanked copies of the training split: kind -> float32[copies, n, d]
 Features = dict[str, dict[str, np.ndarray]]  # split (or SAMPLED) -> kind -> float32[n, d]
 
 
 def extract(state: TrainState, data: DataSet, *, bucket_lengths: Sequence[int] | None = None,
-            batch_size: int = 256, draws: int = 0, train_batch_size: int = 64, seed: int = 0) -> Features:
+            batch_size: int = 256, draws: int = 0, train_batch_size: int = 64, seed: int = 0,
+            flanked: Sequence[Split] = ()) -> Features:
   """A component's features on every split, from its selected model (`state`, in evaluated form).
 
   Noise and dropout are off, except in the `draws` training-mode passes over the training split
@@ -28,7 +30,9 @@ def extract(state: TrainState, data: DataSet, *, bucket_lengths: Sequence[int] |
 
   Returns:
     {split: {'LD': float32[n, d], 'O': float32[n, classes]}} for split in train, val, test, and with
-    `draws` > 0 also {SAMPLED: {'LD': float32[draws, n, d], 'O': float32[draws, n, classes]}}.
+    `draws` > 0 also {SAMPLED: {'LD': float32[draws, n, d], 'O': float32[draws, n, classes]}}, and with
+    `flanked` copies of the training split (`rcl.data.flanks.Flanked.copy`) their deterministic features,
+    {FLANKED: {'LD': float32[copies, n, d], 'O': float32[copies, n, classes]}}.
   """
   out: Features = {}
   for name in SPLITS:
@@ -38,6 +42,9 @@ def extract(state: TrainState, data: DataSet, *, bucket_lengths: Sequence[int] |
     result = sample(state, data.splits["train"], train_batch_size, jax.random.key(seed), draws,
                     bucket_lengths=bucket_lengths, seed=seed)
     out[SAMPLED] = {"LD": result["ld"], "O": result["probs"]}
+  if flanked:
+    copies = [predict(state, copy, batch_size, bucket_lengths=bucket_lengths) for copy in flanked]
+    out[FLANKED] = {"LD": np.stack([c["ld"] for c in copies]), "O": np.stack([c["probs"] for c in copies])}
   return out
 
 

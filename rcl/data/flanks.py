@@ -22,6 +22,7 @@ from rcl.data.dataset import Split
 KINDS = ("dinucleotide", "uniform")
 AUGMENT_KINDS = KINDS + ("mixed",)  # 'mixed': each flanked record draws one of KINDS
 _TAG = 0x666C616E  # 'flan': keeps these streams apart from the other users of a run's seed
+COPY_EPOCHS = 1_000_000  # flanked copies outside training draw as epochs from here on
 
 
 def per_side(length: int, percent: float, kind: str) -> int:
@@ -125,6 +126,14 @@ class Flanked:
     if epoch != self._epoch:
       self._columns, self._epoch = self._draw(epoch), epoch
     return self._columns
+
+  def copy(self, index: int) -> Split:
+    """The `index`-th flanked copy of the whole split outside training (the collaborative MLP's extra
+    inputs): drawn as training epoch COPY_EPOCHS + index would be, an epoch no run reaches."""
+    columns = self._draw(COPY_EPOCHS + index)
+    letters = np.frombuffer(b"\0ACGTN", np.uint8)
+    sequences = [letters[row[:n]].tobytes().decode("ascii") for row, n in zip(columns["seq"], columns["length"])]
+    return Split(list(self.split.ids), sequences, columns["seq"], columns["length"], self.split.labels.copy())
 
   def _draw(self, epoch: int) -> dict[str, np.ndarray]:
     aug, split = self.augmentation, self.split

@@ -32,7 +32,8 @@ def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, comp
   settings = config.collab
   labels = {n: data.splits[n].labels for n in SPLITS}
   train_from = features.SAMPLED if settings.train_features == "sampled" else "train"
-  tables = combine.combine(spec, component_features, labels, train_from=train_from)
+  flanked = settings.flank_copies > 0
+  tables = combine.combine(spec, component_features, labels, train_from=train_from, flanked=flanked)
   model = CollabMLP(num_classes=len(data.classes), dense=tuple(settings.dense), noise=config.hyper.noise,
                     dropout=config.hyper.dropout, input_noise=settings.input_noise)
   fit_config = dataclasses.replace(config.fit_for(None, settings.epochs), selection=settings.selection)
@@ -45,7 +46,9 @@ def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, comp
   # while the old one's checkpoints stay on disk.
   key = identity.key(ident)
   draws = (f", {tables['train'].features.shape[0]} training-mode draws (one per epoch)"
-           if tables["train"].features.ndim == 3 else " (in-sample)")
+           if tables["train"].features.ndim == 3 else
+           f" (in-sample, with {settings.flank_copies} flanked cop{'y' if settings.flank_copies == 1 else 'ies'})"
+           if flanked else " (in-sample)")
   log(f"[{spec}] collaborative MLP on {tables['val'].features.shape[1]} features of {len(tables['train'])} "
       f"training sequences{draws}, inputs {inputs}, {fit_config.epochs} epochs")
   checkpoint_dir = os.path.join(evaluation.model_dir(config.workdir, spec), "checkpoints", key)
@@ -53,13 +56,13 @@ def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, comp
                                  checkpoint_dir=checkpoint_dir, on_epoch=on_epoch)
   probs = {n: predict(result.state, tables[n], fit_config.eval_batch_size)["probs"] for n in ("val", "test")}
   entry = {"method": "collaborative MLP", "features": spec, "train_features": settings.train_features,
+           "flank_copies": settings.flank_copies,
            "input_noise": settings.input_noise, "selection": settings.selection,
            "inputs_fingerprint": inputs, "checkpoint_key": key, **entry}
   evaluation.evaluate(config.workdir, config.seed, spec, entry, probs, data, result.history)
   log(f"[{spec}] selected epoch {result.selected_epoch}: val acc {entry['val']['accuracy']:.4f}, "
       f"test acc {entry['test']['accuracy']:.4f}")
-  mean, std = combine.standardisation(combine.raw_features(
-      spec, {m: component_features[m][train_from] for m in ensemble.members(spec)}))
+  mean, std = combine.standardisation(combine.training_rows(spec, component_features, train_from, flanked))
   return entry, probs, (jax.device_get(result.state), mean, std)
 
 

@@ -10,6 +10,7 @@ import jax
 from rcl.collab import features
 from rcl.collab.features import Features
 from rcl.config import ExperimentConfig
+from rcl.data import flanks
 from rcl.data.dataset import DataSet
 from rcl.experiment import evaluation, identity, training
 from rcl.models import monikers
@@ -37,7 +38,8 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
   selected = jax.device_get(result.state).replace(apply_fn=model.apply)  # on the host, outside any device mesh
   feats = features.extract(selected, data, bucket_lengths=fit_config.bucket_lengths,
                            batch_size=fit_config.eval_batch_size, draws=draws,
-                           train_batch_size=fit_config.batch_size, seed=config.seed)
+                           train_batch_size=fit_config.batch_size, seed=config.seed,
+                           flanked=_flanked_copies(config, data, moniker))
   features.save(os.path.join(evaluation.model_dir(config.workdir, moniker.name), "features.npz"), feats)
   entry = {"method": method, "arch": moniker.arch, "inputs": moniker.input_kind, **entry}
   evaluation.evaluate(config.workdir, config.seed, moniker.name, entry, {n: feats[n]["O"] for n in ("val", "test")},
@@ -45,6 +47,17 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
   log(f"[{moniker.name}] selected epoch {result.selected_epoch}: val acc {entry['val']['accuracy']:.4f}, "
       f"test acc {entry['test']['accuracy']:.4f}")
   return entry, feats, selected
+
+
+def _flanked_copies(config: ExperimentConfig, data: DataSet, moniker: monikers.Moniker) -> list:
+  """The flanked copies of the training split whose features the collaborative MLPs also learn from
+  (`--collab_flank_copies`; the same copies for every component)."""
+  copies = config.collab.flank_copies if config.collab.specs else 0
+  if copies and moniker.input_kind != "seq":
+    raise ValueError(f"--collab_flank_copies: component {moniker.name} reads structure, which flanks would change; "
+                     "use sequence-only components")
+  augmented = flanks.Flanked(data.splits["train"], config.fit.augmentation(), config.seed) if copies else None
+  return [augmented.copy(k) for k in range(copies)]
 
 
 def _checkpoint_dir(config: ExperimentConfig, name: str, ident: dict, epochs: int, log: Log) -> str:

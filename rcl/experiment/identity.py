@@ -67,7 +67,7 @@ def fit_identity(fit_config: FitConfig) -> str:
 
 # Module settings added after checkpoints existed, at the value every older run had: left out of the
 # identity, so that those checkpoints stay the same model's.
-_ADDED_AT_OLD_VALUE = ("dtype = 'float32'", "head = 'flatten'")
+_ADDED_AT_OLD_VALUE = ("dtype = 'float32'", "head = 'flatten'", "head_width = 8")
 
 
 def model_identity(model) -> str:

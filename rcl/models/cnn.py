@@ -4,7 +4,10 @@ Heads. The paper's Flatten head ('flatten') gives every final-layer position its
 where a record sits in the window (every training record starts at position 0) and fails when the record
 comes with flanks. A pooled head ('max' or 'max_mean': the maximum, and the mean, of each filter over the
 final-layer positions the record reaches) reads the same features wherever the record lies, and any input
-width, so it trains and predicts on length buckets as the RNN does.
+width, so it trains and predicts on length buckets as the RNN does. The 'window' head keeps what Flatten
+knows, where features lie relative to each other, without tying it to the window: Flatten's first dense
+layer slid over the final-layer positions as a convolution of width `head_width` (a window of
+head_width x 2^blocks nucleotides), its outputs max-pooled over the window's starts inside the record.
 
 Exact windowed inference. The Flatten/Dense head fixes the input width L (max_len), yet a sequence of
 length l < L is followed by padding, whose one-hot rows are zero. In inference every block is local (SAME
@@ -28,7 +31,7 @@ import numpy as np
 from rcl.models import inputs
 from rcl.models.noise import Dropout, GaussianNoise
 
-HEADS = ("flatten", "max", "max_mean")
+HEADS = ("flatten", "max", "max_mean", "window")
 
 
 def _pads(kernel_size: int) -> tuple[int, int]:
@@ -98,15 +101,21 @@ def _max_pool2_backward(x, g):
 max_pool2.defvjp(_max_pool2_forward, _max_pool2_backward)
 
 
+def reach(lengths: jax.Array, blocks: int, width: int) -> jax.Array:
+  """int[b] record lengths -> int[b] final-layer positions each record reaches: ceil(length / 2^blocks),
+  at least one, at most the final layer's `width`."""
+  return jnp.clip(-(-lengths // 2 ** blocks), 1, width)
+
+
 def pool(h: jax.Array, lengths: jax.Array, blocks: int, with_mean: bool) -> jax.Array:
   """h[b, W', f] final-layer features, int[b] record lengths -> [b, f] maximum over the positions the
   record reaches (the first ceil(length / 2^blocks), at least one), then with `with_mean` their mean
   ([b, 2f]). Positions past the record (padding) are left out, so that the padded width does not matter."""
-  reach = jnp.clip(-(-lengths // 2 ** blocks), 1, h.shape[1])  # [b]
-  inside = jnp.arange(h.shape[1])[None, :, None] < reach[:, None, None]  # [b, W', 1]
+  reached = reach(lengths, blocks, h.shape[1])  # [b]
+  inside = jnp.arange(h.shape[1])[None, :, None] < reached[:, None, None]  # [b, W', 1]
   out = [jnp.max(jnp.where(inside, h, -jnp.inf), axis=1)]
   if with_mean:
-    out.append(jnp.sum(jnp.where(inside, h, 0), axis=1) / reach[:, None].astype(h.dtype))
+    out.append(jnp.sum(jnp.where(inside, h, 0), axis=1) / reached[:, None].astype(h.dtype))
   return jnp.concatenate(out, axis=-1)
 
 
@@ -118,8 +127,9 @@ class CNN(nn.Module):
     filters: convolution filters per block (paper: 256 for A, 128 for B).
     kernel_size: convolution width (the paper does not state it; 5, as in the Keras reference).
     blocks: number of conv blocks (paper: 5).
-    head: 'flatten' (the paper) or a pooled head, 'max' or 'max_mean', over the record's final-layer
-      positions (module docstring).
+    head: 'flatten' (the paper) or a pooled head, 'max', 'max_mean' or 'window', over the record's
+      final-layer positions (module docstring).
+    head_width: the 'window' head's width in final-layer positions.
     dense: widths of the dense layers after the head; the last one is the LD feature layer.
     noise: Gaussian noise standard deviation sigma (paper: 1.0 = regularisation level lambda).
     dropout: dropout rate (paper: 0.5 = lambda x 50%).
@@ -136,6 +146,7 @@ class CNN(nn.Module):
   kernel_size: int = 5
   blocks: int = 5
   head: str = "flatten"
+  head_width: int = 8
   dense: Sequence[int] = (128, 64)
   noise: float = 1.0
   dropout: float = 0.5
@@ -174,7 +185,17 @@ class CNN(nn.Module):
       raise ValueError(f"CNN head must be one of {HEADS}, got {self.head!r}")
     x = inputs.embed(batch, self.input_kind).astype(self.dtype)  # [b, W, c]
     h = stack(x)
-    if self.head != "flatten":
+    dense = list(self.dense)
+    if self.head == "window":  # the first dense layer as a convolution over positions, max-pooled
+      width = self.head_width
+      # Positions past the record read as zeros, as past the batch's width, so the padded width does not matter.
+      reached = reach(batch["length"], self.blocks, h.shape[1])  # [b]
+      h = jnp.where(jnp.arange(h.shape[1])[None, :, None] < reached[:, None, None], h, 0)
+      h = nn.Conv(dense.pop(0), (width,), padding=[(0, width - 1)], dtype=self.dtype)(h)  # [b, W', dense[0]]
+      x = nn.relu(pool(h, batch["length"], self.blocks, with_mean=False))  # [b, dense[0]]
+      if dense:
+        x = Dropout(self.dropout)(x, not train)
+    elif self.head != "flatten":
       x = pool(h, batch["length"], self.blocks, with_mean=self.head == "max_mean")  # [b, filters (x 2)]
     elif self.length is not None and x.shape[1] < self.length:  # a window: join the padding's features
       if train:
@@ -185,9 +206,9 @@ class CNN(nn.Module):
       h = jnp.where(jnp.arange(padding.shape[1])[None, :, None] < start[:, None, None], h, padding)
     if self.head == "flatten":
       x = h.reshape(h.shape[0], -1)  # [b, L / 2^blocks * filters]
-    for i, width in enumerate(self.dense):
+    for i, width in enumerate(dense):
       x = nn.relu(nn.Dense(width, dtype=self.dtype)(x))
-      if i < len(self.dense) - 1:
+      if i < len(dense) - 1:
         x = Dropout(self.dropout)(x, not train)
     logits = nn.Dense(self.num_classes, dtype=self.dtype)(x)
     return {"logits": logits.astype(jnp.float32), "ld": x.astype(jnp.float32)}

@@ -21,7 +21,8 @@ class Hyper:
     cnn_filters: overrides every CNN moniker's filter count when set (small profiles only).
     cnn_kernel: convolution width.
     cnn_blocks: number of convolution blocks.
-    cnn_head: the CNN's head ('flatten', the paper's; 'max', 'max_mean': pooled, `rcl.models.cnn`).
+    cnn_head: the CNN's head ('flatten', the paper's; 'max', 'max_mean', 'window': pooled, `rcl.models.cnn`).
+    cnn_head_width: the 'window' head's width in final-layer positions.
     cnn_dense: CNN dense widths after Flatten (last = LD features).
     rnn_hidden: GRU units per direction.
     rnn_attention: attention projection width.
@@ -38,8 +39,12 @@ class Hyper:
   cnn_blocks: int = dataclasses.field(default=5, metadata={"help": "CNN convolution blocks.", "lower": 1})
   cnn_head: str = dataclasses.field(
       default="flatten", metadata={"help": "CNN head: 'flatten' (the paper) or pooled over positions, 'max' or "
-                                           "'max_mean' (robust to flanks; trains on length buckets).",
+                                           "'max_mean', or a dense window slid over positions, 'window' (robust to flanks; "
+                                           "trains on length buckets).",
                                    "choices": cnn.HEADS})
+  cnn_head_width: int = dataclasses.field(
+      default=8, metadata={"help": "Width of the 'window' head, in final-layer positions (x 2^blocks nucleotides).",
+                           "lower": 1})
   cnn_dense: tuple[int, ...] = dataclasses.field(
       default=(128, 64), metadata={"help": "CNN dense widths (last = LD features).", "lower": 1})
   rnn_hidden: int = dataclasses.field(default=64, metadata={"help": "GRU units per direction.", "lower": 1})
@@ -105,6 +110,7 @@ def build(moniker: Moniker, num_classes: int, hyper: Hyper = Hyper(), length: in
   if moniker.arch == "cnn":
     return CNN(num_classes=num_classes, filters=hyper.cnn_filters or moniker.filters,
                kernel_size=hyper.cnn_kernel, blocks=hyper.cnn_blocks, head=hyper.cnn_head,
+               head_width=hyper.cnn_head_width,
                dense=tuple(hyper.cnn_dense),
                noise=hyper.noise, dropout=hyper.dropout, input_kind=moniker.input_kind, length=length,
                dtype=hyper.compute_dtype)
