@@ -20,13 +20,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rcl.collab import combine, features
+from rcl.collab import combine, ensemble, features
 from rcl.config import ExperimentConfig, from_dict
 from rcl.data import batching
 from rcl.data.dataset import Split
 from rcl.data.encoding import encode_sequences
 from rcl.data.fetch import sha256
 from rcl.data.structure import attach_structures
+from rcl.experiment import boundary
 from rcl.experiment.results import write_bytes, write_npz
 from rcl.experiment.evaluation import model_dir
 from rcl.models import cnn, monikers
@@ -71,8 +72,9 @@ def load_run_config(workdir: str) -> tuple[ExperimentConfig, str]:
 
 
 def export(workdir: str, spec: str, out: str, class_names: str | None = None) -> dict:
-  """Writes the bundle of model `spec` (a moniker A-G or a collaborative spec such as 'LD(A)+LD(E)')
-  trained in `workdir` to the new directory `out`; returns its bundle.json content.
+  """Writes the bundle of model `spec` trained in `workdir` to the new directory `out`; returns its
+  bundle.json content. `spec`: a moniker A-G, a collaborative spec such as 'LD(A)+LD(E)', a plain ensemble
+  'Ensemble(A+E)', or 'best': the run's best by validation alone (`boundary.robust_choice`).
 
   `class_names` is a JSON object of class -> family name (as Rfam-novel's rfam.json); without it, an
   rfam.json beside the experiment's data files is read when there is one. The names of the model's classes
@@ -85,9 +87,15 @@ def export(workdir: str, spec: str, out: str, class_names: str | None = None) ->
     results = json.load(f)
   with open(os.path.join(workdir, "data_summary.json")) as f:
     summary = json.load(f)
-  collaborative = spec not in monikers.MONIKERS
-  members = combine.components([spec]) if collaborative else [spec]
-  entry = results["collaborative" if collaborative else "models"].get(spec)
+  chosen_by = None
+  if spec == "best":
+    spec, score, how = boundary.robust_choice(results)
+    chosen_by = {"rule": how, "score": score}
+  averaged = ensemble.parse_name(spec)
+  collaborative = spec not in monikers.MONIKERS and averaged is None
+  members = averaged or (combine.components([spec]) if collaborative else [spec])
+  section = "ensembles" if averaged else "collaborative" if collaborative else "models"
+  entry = results[section].get(spec)
   if entry is None:
     raise BundleError(f"{workdir} has no trained model {spec!r} (results.json)")
   if os.path.exists(out):
@@ -133,7 +141,11 @@ def export(workdir: str, spec: str, out: str, class_names: str | None = None) ->
                          "val_accuracy": entry["val"]["accuracy"], "test_accuracy": entry["test"]["accuracy"],
                          "test_macro_f1": entry["test"].get("f1_macro"),
                          "trained_with": results.get("environment"),
+                         **({"chosen_by": chosen_by} if chosen_by else {}),
+                         **({"boundary_noise": _noise_figures(results, spec)} if "boundary_noise" in results else {}),
                          **({"class_names_from": names_from} if names else {})}}
+  if averaged:
+    meta["ensemble"] = {"members": members}
   if collaborative:
     feats = {m: features.load(os.path.join(model_dir(workdir, m), "features.npz")) for m in members}
     source = features.SAMPLED if entry.get("train_features") == "sampled" else "train"
@@ -152,6 +164,12 @@ def export(workdir: str, spec: str, out: str, class_names: str | None = None) ->
   manifest = {f: sha256(os.path.join(out, f)) for f in files}
   write_bytes(os.path.join(out, MANIFEST_FILE), json.dumps(manifest, indent=1).encode())
   return meta
+
+
+def _noise_figures(results: dict, spec: str) -> dict:
+  """A model's accuracy and macro-F1 under boundary noise in the run, per split and level."""
+  bn = results["boundary_noise"]
+  return {"kind": bn["kind"], "levels": bn["levels"], **bn["models"][spec]}
 
 
 @dataclasses.dataclass
@@ -197,6 +215,8 @@ class Bundle:
       if name != COLLAB_NETWORK:
         lengths, capacities = self.buckets(name, cnn_windows)
         outputs[name] = predict(state, split, batch, bucket_lengths=lengths, capacities=capacities)
+    if "ensemble" in self.meta:
+      return np.mean([outputs[m]["probs"] for m in self.meta["ensemble"]["members"]], axis=0).astype(np.float32)
     if COLLAB_NETWORK not in self.states:
       return outputs[self.meta["model"]]["probs"]
     return combine.predict_collaborative(self.meta["collaborative"]["spec"], outputs, self.states[COLLAB_NETWORK],

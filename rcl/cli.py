@@ -56,7 +56,10 @@ def _parser() -> argparse.ArgumentParser:
                         "$RCL_CACHE_DIR, else ~/.cache/rcl/structures)")
   e = sub.add_parser("export", help="write a self-contained bundle of a model trained by experiments.run")
   e.add_argument("--workdir", required=True)
-  e.add_argument("--model", required=True, help="a moniker (A-G) or a collaborative spec such as 'LD(A)+LD(E)'")
+  e.add_argument("--model", required=True,
+                 help="a moniker (A-G), a collaborative spec such as 'LD(A)+LD(E)', a plain ensemble such as "
+                      "'Ensemble(A+E)', or 'best' (the run's best by validation accuracy, averaged over its clean "
+                      "and flanked validation copies when it measured boundary noise)")
   e.add_argument("--out", required=True, help="the new bundle directory")
   e.add_argument("--class_names", default=None,
                  help="a JSON object of class -> family name, e.g. Rfam-novel's rfam.json (default: an rfam.json "

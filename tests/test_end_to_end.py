@@ -199,9 +199,15 @@ def test_boundary_noise_table_with_a_pooled_cnn_trained_on_flanks(real_data, tmp
   assert collab["flank_copies"] == 1
   features = np.load(workdir / "models" / "A" / "features.npz")
   assert features["train_flanked/LD"].shape == (1,) + features["train/LD"].shape
-  for spec, directory in (("A", "A"), ("LD(A)+LD(E)", "collab_LD_A_LD_E")):
+  for spec, directory in (("A", "A"), ("LD(A)+LD(E)", "collab_LD_A_LD_E"), ("Ensemble(A+E)", "collab_Ensemble_A_E")):
     bundle.export(str(workdir), spec, str(tmp_path / f"bundle_{directory}"))
     loaded = bundle.load(str(tmp_path / f"bundle_{directory}"))
     assert loaded.meta["networks"]["A"]["buckets"] and loaded.meta["hyper"]["cnn_head"] == "window"
     saved = np.load(workdir / "models" / directory / "predictions.npz")["test"]
     np.testing.assert_array_equal(loaded.predict(split), saved, err_msg=spec)
+    assert loaded.meta["provenance"]["boundary_noise"]["test"] == bn["models"][spec]["test"]
+  # 'best': chosen on validation accuracy averaged over the clean and flanked validation copies.
+  meta = bundle.export(str(workdir), "best", str(tmp_path / "bundle_best"))
+  averaged = {name: np.mean(curve["val"]["accuracy"]) for name, curve in bn["models"].items()}
+  assert meta["provenance"]["chosen_by"]["score"] == pytest.approx(max(averaged.values()))
+  assert averaged[meta["model"]] == max(averaged.values())

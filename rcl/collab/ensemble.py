@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from rcl.collab.combine import components
@@ -21,3 +23,9 @@ def name(spec: str) -> str:
 def average(monikers: list[str], features: dict[str, Features], split: str) -> np.ndarray:
   """float32[n, classes]: the mean of the named components' softmax outputs (O features) on `split`."""
   return np.mean([features[m][split]["O"] for m in monikers], axis=0).astype(np.float32)
+
+
+def parse_name(text: str) -> list[str] | None:
+  """'Ensemble(A+E)' -> ['A', 'E'] (the row `name` writes); None for anything else."""
+  match = re.fullmatch(r"Ensemble\(([A-G](?:\+[A-G])*)\)", text)
+  return match.group(1).split("+") if match else None

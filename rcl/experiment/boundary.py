@@ -60,3 +60,23 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
   figures.boundary_noise(os.path.join(config.workdir, path), levels,
                          {name: c["test"] for name, c in curves.items()}, title=f"test split, {kind} flanks")
   return {"boundary_noise": {"levels": levels, "kind": kind, "seed": config.seed, "figure": path, "models": curves}}
+
+
+def robust_choice(results: dict) -> tuple[str, float, str]:
+  """The run's best model by validation only: (name, score, how), the score being validation accuracy
+  averaged over the clean and every flanked validation copy when the run measured boundary noise, else
+  clean validation accuracy. Candidates: components, plain ensembles and collaborative models; a tie goes to
+  a collaborative model."""
+  entries = {**results.get("models", {}), **results.get("ensembles", {}), **results.get("collaborative", {})}
+  curves = results.get("boundary_noise", {}).get("models", {})
+  if curves and all(name in curves for name in entries):
+    levels = ", ".join(f"{v:g}" for v in results["boundary_noise"]["levels"])
+    scores = {name: float(np.mean(curves[name]["val"]["accuracy"])) for name in entries}
+    how = f"validation accuracy averaged over boundary noise {levels}%"
+  else:
+    scores = {name: entry["val"]["accuracy"] for name, entry in entries.items()}
+    how = "clean validation accuracy"
+  if not scores:
+    raise ValueError("the run has no trained model to choose from")
+  name = max(scores, key=lambda n: (scores[n], n in results.get("collaborative", {})))
+  return name, scores[name], how
