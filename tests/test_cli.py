@@ -27,16 +27,25 @@ def _rcl(*args, stdin=None, cwd=None):
 def test_the_shipped_bundle_is_small_verified_and_described():
   directory = resolve_model(None)  # the default, whatever else is shipped
   assert os.path.basename(directory) == "test13_small" and shipped()[0] == directory
-  total = sum(os.path.getsize(os.path.join(r, n)) for r, _, names in os.walk(directory) for n in names)
-  assert total < 5 * 2 ** 20
-  meta = bundle.load(directory).meta  # checks every file's sha256
-  assert meta["model"] == "LD(A)+LD(E)" and len(meta["classes"]) == 13
-  # `make run`'s command; where it ran only a --workdir may have been added (it does not change the model)
-  args = [a for a in shlex.split(meta["provenance"]["command"]) if not a.startswith("--workdir=")]
-  assert args == ["python", "-m", "experiments.run", "--flagfile=experiments/test13_small.flags"]
+  assert {os.path.basename(d) for d in shipped()} == {"test13_small", "rfam88"}
+  total = sum(os.path.getsize(os.path.join(r, n)) for d in shipped() for r, _, names in os.walk(d) for n in names)
+  assert total < 5 * 2 ** 20  # both together
+  for name, classes, flagfile in (("test13_small", 13, "test13_small"), ("rfam88", 88, "rfam88")):
+    meta = bundle.load(resolve_model(name)).meta  # checks every file's sha256
+    assert len(meta["classes"]) == classes
+    # Its profile's command; where it ran only a --workdir may have been added (it does not change the model)
+    args = [a for a in shlex.split(meta["provenance"]["command"]) if not a.startswith("--workdir=")]
+    assert args == ["python", "-m", "experiments.run", f"--flagfile=experiments/{flagfile}.flags"]
+    # Chosen on validation alone, averaged over clean and flanked copies; its held-out noise figures.
+    chosen = meta["provenance"]["chosen_by"]
+    assert "boundary noise" in chosen["rule"]
+    noise = meta["provenance"]["boundary_noise"]
+    assert chosen["score"] == pytest.approx(np.mean(noise["val"]["accuracy"]))
+    assert {0.0, 100.0, 200.0} <= set(noise["levels"]) and noise["test"]["accuracy"][0] == meta["provenance"][
+        "test_accuracy"]
   proc = _rcl("models", "test13_small")
   described = json.loads(proc.stdout)
-  assert proc.returncode == 0 and described["model"] == "LD(A)+LD(E)" and described["class_names"] is None
+  assert proc.returncode == 0 and len(described["classes"]) == 13 and described["class_names"] is None
 
 
 def test_classify_with_the_shipped_model_from_gzip_stdin_in_jsonl(tmp_path):
@@ -175,16 +184,17 @@ def test_progress_shows_an_eta_for_a_file(tmp_path):
   assert lines[-1].startswith("classified 6 records,") and lines[-1].endswith("ETA 0s")
 
 
-def test_the_shipped_model_reproduces_its_recorded_val_and_test_accuracy(real_data):
-  """The shipped bundle, applied to the small Test13 profile's validation and test splits (rebuilt from the
-  nRC files by the package's own merge / de-duplicate / seeded split), scores exactly what its provenance
-  says the training run measured."""
+@pytest.mark.parametrize("name, files", [
+    ("test13_small", ("nrc/dataset_Rfam_6320_13classes.fasta", "nrc/dataset_Rfam_validated_2600_13classes.fasta")),
+    ("rfam88", ("rfam-novel/x_val.fasta",))])
+def test_the_shipped_model_reproduces_its_recorded_val_and_test_accuracy(real_data, name, files):
+  """A shipped bundle, applied to its profile's validation and test splits (rebuilt from the data files by
+  the package's own merge / de-duplicate / seeded split), scores exactly what its provenance says the
+  training run measured."""
   from rcl.data.dataset import load_dataset
-  loaded = bundle.load(resolve_model("test13_small"))
+  loaded = bundle.load(resolve_model(name))
   meta = loaded.meta
-  files = [os.path.join(real_data, "nrc", n) for n in ("dataset_Rfam_6320_13classes.fasta",
-                                                        "dataset_Rfam_validated_2600_13classes.fasta")]
-  data = load_dataset(files, seed=0, max_len=meta["max_len"])
+  data = load_dataset([os.path.join(real_data, f) for f in files], seed=0, max_len=meta["max_len"])
   assert data.classes == meta["classes"] and data.summary["train"]["records"] == meta["provenance"]["train_records"]
   for name in ("val", "test"):
     split = data.splits[name]
