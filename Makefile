@@ -31,13 +31,13 @@ test: $(BIN)/.installed-$(PLATFORM)
 bench: $(BIN)/.installed-$(PLATFORM)
 	$(BIN)/python -m experiments.bench
 
-# The bundles shipped in the package: each run's best model by validation accuracy averaged over its clean
-# and flanked validation copies (`rcl export --model=best`), exported from the workdir its profile writes:
-# rcl/pretrained/test13_small from `make run`, rcl/pretrained/rfam88 from
-# `python -m experiments.run --flagfile=experiments/rfam88.flags`.
+# The bundles shipped in the package. rcl/pretrained/test13_small: the small profile's best model by
+# validation accuracy, LD(A)+LD(E), exported from the workdir `make run` writes. rcl/pretrained/rfam88: the
+# best model of `python -m experiments.run --flagfile=experiments/rfam88.flags` by validation accuracy
+# averaged over its clean and flanked validation copies (`rcl export --model=best`).
 pretrained: $(BIN)/.installed-$(PLATFORM)
 	rm -rf rcl/pretrained/test13_small
-	$(BIN)/python -m rcl.cli export --workdir=runs/test13_small --model=best --out=rcl/pretrained/test13_small
+	$(BIN)/python -m rcl.cli export --workdir=runs/test13_small --model='LD(A)+LD(E)' --out=rcl/pretrained/test13_small
 
 pretrained_rfam88: $(BIN)/.installed-$(PLATFORM)
 	rm -rf rcl/pretrained/rfam88
