@@ -143,7 +143,7 @@ def export(workdir: str, spec: str, out: str, class_names: str | None = None) ->
                          "trained_with": results.get("environment"),
                          **({"chosen_by": chosen_by} if chosen_by else {}),
                          **({"boundary_noise": _noise_figures(results, spec)} if "boundary_noise" in results else {}),
-                         **({"class_names_from": names_from} if names else {})}}
+                         **({"class_names_from": os.path.basename(names_from)} if names else {})}}
   if averaged:
     meta["ensemble"] = {"members": members}
   if collaborative:
