@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from rcl.analysis import novelty
 from rcl.collab import combine
 from rcl.data import batching, flanks
 from rcl.models import monikers
@@ -49,6 +50,10 @@ class DataConfig:
       metadata=_help("Directory caching ViennaRNA structures (default: $RCL_CACHE_DIR or ~/.cache/rcl/structures)."))
   fold_workers: int = dataclasses.field(
       default=0, metadata=_help("Processes folding structures (0: one per CPU).", lower=0))
+  holdout_families: float = dataclasses.field(
+      default=0.0, metadata=_help("Share of Rfam families removed from every split to be met as novel sequences "
+                                  "(half choose the novelty score and threshold, half test them; 0: none).",
+                                  lower=0.0))
 
   def resolved(self, data_dir: str) -> DataConfig:
     """The same with relative FASTA paths taken relative to `data_dir`."""
@@ -141,6 +146,22 @@ class BoundaryConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class NoveltyConfig:
+  """Calibration and novelty: the threshold rule of the 'unclassified' call and the score it thresholds."""
+  keep: float = dataclasses.field(
+      default=0.95, metadata=_help("Share of known-class validation records the novelty threshold keeps.",
+                                   flag="keep", lower=0.01))
+  score: str = dataclasses.field(
+      default="auto", metadata=_help("Novelty score of each model: 'auto' (the highest mean validation AUROC "
+                                     "over the validation novel sets) or one of them.",
+                                     choices=("auto",) + novelty.SCORES))
+
+  def __post_init__(self):
+    if not 0 < self.keep <= 1:
+      raise ValueError(f"--keep is a share of records in (0, 1], got {self.keep}")
+
+
+@dataclasses.dataclass(frozen=True)
 class SweepConfig:
   """The regularisation sweep (Fig. 3-4): one component at several levels lambda, as one population."""
   model: str | None = dataclasses.field(
@@ -201,6 +222,7 @@ class ExperimentConfig:
   analysis: AnalysisConfig = dataclasses.field(default_factory=AnalysisConfig, metadata={"prefix": ""})
   sweep: SweepConfig = dataclasses.field(default_factory=SweepConfig, metadata={"prefix": "sweep_"})
   boundary: BoundaryConfig = dataclasses.field(default_factory=BoundaryConfig, metadata={"prefix": "boundary_"})
+  novelty: NoveltyConfig = dataclasses.field(default_factory=NoveltyConfig, metadata={"prefix": "novelty_"})
   components_from: str | None = dataclasses.field(
       default=None, metadata=_help("Another workdir whose trained components are reused, read only, where they "
                                    "are identical to the ones asked for (same model, data split and training "

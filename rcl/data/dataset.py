@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rcl.data import encoding, split
+from rcl.data import holdout as heldout
 from rcl.data.fasta import AMBIGUITY, Record, read_fasta
 from rcl.data.split import SPLITS
 
@@ -53,6 +54,7 @@ class DataSet:
   splits: dict[str, Split]
   classes: list[str]
   summary: dict
+  novel: dict[str, Split] = dataclasses.field(default_factory=dict)  # held-out families ('val', 'test'), or none
 
 
 def _summarise_split(records: Sequence[Record], enc: encoding.Encoded) -> dict:
@@ -96,6 +98,7 @@ def load_dataset(
     max_len: int = 1000,
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
     on_conflict: str = "drop",
+    holdout: float = 0.0,
 ) -> DataSet:
   """Loads labelled FASTA files into encoded splits.
 
@@ -106,6 +109,8 @@ def load_dataset(
   as published (duplicates included). Sequences shared between given splits are counted in the
   summary ('overlap', 'test_records_in_train'), not removed.
   The vocabulary is the sorted union of all labels, so a class absent from one split still has an index.
+  With `holdout` > 0, that fraction of the Rfam families leaves every split (`heldout.hold_out`) to form
+  `DataSet.novel`, the records of families no model of the run learns (labels -1).
   """
   if not files and not (train_files or test_files):
     raise ValueError("no data given: name --files (to be split 80:10:10) or --train_files and --test_files")
@@ -122,7 +127,16 @@ def load_dataset(
                            (", ".join(map(str, val_files)) if val_files else f"10% of train (seed {seed})") +
                            "; test " + ", ".join(map(str, test_files)))
   summary = {"max_len": max_len, "seed": seed, **summary}
+  novel_records = {}
+  if holdout:
+    everything = [r for name in SPLITS for r in by_split[name]]
+    _, novel_records, summary["holdout"] = heldout.hold_out(everything, holdout, seed)
+    removed = {id(r) for records in novel_records.values() for r in records}
+    by_split = {name: [r for r in records if id(r) not in removed] for name, records in by_split.items()}
   classes = sorted({r.label for name in SPLITS for r in by_split[name]})
+  trained = {r.label for r in by_split["train"]}
+  if len(trained) == 1:
+    raise ValueError(f"the training data holds one class only ({trained.pop()!r}): a classifier needs at least two")
   splits = {}
   for name in SPLITS:
     if not by_split[name]:
@@ -130,7 +144,12 @@ def load_dataset(
       raise ValueError(f"the {name} split is empty ({total} distinct records in all): give more records"
                        + (" or --val_files" if name == "val" and not files else ""))
     splits[name], summary[name] = _encode_split(by_split[name], classes, max_len)
-  return DataSet(splits, classes, summary)
+  novel = {}
+  for name, records in novel_records.items():
+    enc = encoding.encode_sequences([r.sequence for r in records], max_len)
+    novel[name] = Split([r.id for r in records], [r.sequence for r in records], enc.codes, enc.lengths,
+                        np.full(len(records), -1, np.int32))
+  return DataSet(splits, classes, summary, novel)
 
 
 def load_unlabelled(path: str, max_len: int = 1000) -> Split:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 
 from rcl.config import ExperimentConfig
+from rcl.data import seen
 from rcl.data.dataset import SPLITS, DataSet, load_dataset
 from rcl.data.structure import attach_structures, fold_all
 from rcl.experiment import identity, results
@@ -23,11 +24,15 @@ def load(config: ExperimentConfig, *, log: Log, on_fold: FoldLog | None = None) 
   log("loading data")
   data = load_dataset(settings.files, train_files=settings.train_files, val_files=settings.val_files,
                       test_files=settings.test_files, seed=config.seed, max_len=settings.max_len,
-                      fractions=settings.fractions, on_conflict=settings.on_conflict)
+                      fractions=settings.fractions, on_conflict=settings.on_conflict,
+                      holdout=settings.holdout_families)
   s = data.summary
   log(f"data: {len(data.classes)} classes; train {s['train']['records']}, val {s['val']['records']}, "
       f"test {s['test']['records']}; {sum(s[n]['cut_to_max_len'] for n in SPLITS)} cut to {settings.max_len}; "
       f"{sum(s[n]['with_ambiguity_codes'] for n in SPLITS)} with ambiguity codes")
+  if data.novel:
+    log("held-out families (novel): " + ", ".join(f"{n} {len(s['holdout'][n]['families'])} families, "
+                                                  f"{s['holdout'][n]['records']} records" for n in data.novel))
   kinds = {m.input_kind for m in monikers.parse_monikers(config.models)}
   if config.sweep.model:
     kinds.add(monikers.MONIKERS[config.sweep.model].input_kind)
@@ -39,10 +44,13 @@ def load(config: ExperimentConfig, *, log: Log, on_fold: FoldLog | None = None) 
 
 
 def write(config: ExperimentConfig, data: DataSet) -> None:
-  """Writes vocabulary.json, splits.json and data_summary.json under the workdir."""
+  """Writes vocabulary.json, splits.json, data_summary.json and the digests of the training and validation
+  sequences (`rcl.data.seen`) under the workdir."""
   results.write_json(os.path.join(config.workdir, "vocabulary.json"), {"classes": data.classes})
   results.write_json(os.path.join(config.workdir, "splits.json"), {n: split.ids for n, split in data.splits.items()})
   results.write_json(os.path.join(config.workdir, "data_summary.json"), data.summary)
+  results.write_npz(os.path.join(config.workdir, seen.FILE),
+                    {"digests": seen.table(s for name in ("train", "val") for s in data.splits[name].sequences)})
 
 
 def _add_structures(config: ExperimentConfig, data: DataSet, *, log: Log, on_fold: FoldLog | None) -> dict:
