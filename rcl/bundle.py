@@ -2,10 +2,11 @@
 workdir, loaded anywhere without it, and applied to new sequences.
 
 A bundle directory holds bundle.json (format version, classes, max_len, every network's configuration and
-buckets, the collaborative model's spec, provenance), networks/<name>.msgpack (parameters and BatchNorm /
-running statistics, `flax.serialization`; never pickle), standardisation.npz for a collaborative model
-(the training features' mean and std, loaded without pickle) and manifest.json (the sha256 of every
-other file, checked on load).
+buckets, the collaborative model's spec, the calibration temperature and novelty rule, provenance),
+networks/<name>.msgpack (parameters and BatchNorm / running statistics, `flax.serialization`; never pickle),
+standardisation.npz for a collaborative model (the training features' mean and std), novelty.npz (what the
+novelty score compares with), seen.npz (digests of the training and validation sequences; all .npz loaded
+without pickle) and manifest.json (the sha256 of every other file, checked on load).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rcl.collab import combine, ensemble, features
+from rcl.analysis import calibration, novelty
+from rcl.collab import combine, ensemble, features, outputs as model_outputs
 from rcl.config import ExperimentConfig, from_dict
-from rcl.data import batching
+from rcl.data import batching, seen
 from rcl.data.dataset import Split
 from rcl.data.encoding import encode_sequences
 from rcl.data.fetch import sha256
@@ -36,8 +38,9 @@ from rcl.train.checkpoint import load_selected
 from rcl.train.predict import predict
 from rcl.train.state import TrainState, create_state
 
-FORMAT = 2  # 2: CNNs may have a pooled head (hyper.cnn_head) and length buckets
+FORMAT = 3  # 2: CNNs may have a pooled head (hyper.cnn_head) and length buckets; 3: calibration, novelty, seen
 BUNDLE_FILE, MANIFEST_FILE, STANDARDISATION_FILE = "bundle.json", "manifest.json", "standardisation.npz"
+REFERENCE_FILE = "novelty.npz"  # the novelty score's training statistics (`rcl.analysis.novelty.Reference`)
 COLLAB_NETWORK = "collaborative"
 
 
@@ -146,6 +149,7 @@ def export(workdir: str, spec: str, out: str, class_names: str | None = None) ->
                          **({"class_names_from": os.path.basename(names_from)} if names else {})}}
   if averaged:
     meta["ensemble"] = {"members": members}
+  _trust(workdir, results, spec, out, meta)
   if collaborative:
     feats = {m: features.load(os.path.join(model_dir(workdir, m), "features.npz")) for m in members}
     source = features.SAMPLED if entry.get("train_features") == "sampled" else "train"
@@ -166,6 +170,29 @@ def export(workdir: str, spec: str, out: str, class_names: str | None = None) ->
   return meta
 
 
+def _trust(workdir: str, results: dict, spec: str, out: str, meta: dict) -> None:
+  """Adds the model's temperature and novelty rule (score, threshold, the statistics it reads) and the digests
+  of its training and validation sequences to the bundle, where the run measured them."""
+  if spec in results.get("calibration", {}).get("models", {}):
+    cal = results["calibration"]["models"][spec]
+    meta["calibration"] = {"temperature": cal["temperature"], "fitted_on": "validation split (NLL)",
+                           "val": cal["val"], "test": cal["test"]}
+    nov = results["novelty"]["models"][spec]
+    chosen = nov["scores"][nov["chosen"]]
+    meta["novelty"] = {"score": nov["chosen"], "threshold": chosen["threshold"], "keep": results["novelty"]["keep"],
+                       "chosen_by": results["novelty"]["score_rule"],
+                       "val_auroc": {s: v["val_mean_auroc"] for s, v in nov["scores"].items()},
+                       "test": {"known_called": chosen["test_known_called"],
+                                "accuracy_called": chosen["test_accuracy_called"], **chosen["test"]}}
+    with open(os.path.join(model_dir(workdir, spec), REFERENCE_FILE), "rb") as f:
+      write_bytes(os.path.join(out, REFERENCE_FILE), f.read())
+  seen_path = os.path.join(workdir, seen.FILE)
+  if os.path.exists(seen_path):
+    with open(seen_path, "rb") as f:
+      write_bytes(os.path.join(out, seen.FILE), f.read())
+    meta["seen"] = {"file": seen.FILE, "what": "sha256 (first 8 bytes) of every training and validation sequence"}
+
+
 def _noise_figures(results: dict, spec: str) -> dict:
   """A model's accuracy and macro-F1 under boundary noise in the run, per split and level."""
   bn = results["boundary_noise"]
@@ -180,6 +207,20 @@ class Bundle:
   states: dict[str, TrainState]
   mean: np.ndarray | None = None
   std: np.ndarray | None = None
+  reference: novelty.Reference | None = None
+  seen: np.ndarray | None = None  # uint64 digests of the training and validation sequences (`rcl.data.seen`)
+
+  @property
+  def temperature(self) -> float:
+    """The calibration temperature fitted on validation (1.0 for a bundle without one)."""
+    return self.meta.get("calibration", {}).get("temperature", 1.0)
+
+  @property
+  def novelty_rule(self) -> tuple[str, float] | None:
+    """(novelty score, threshold): a record whose score exceeds the threshold is 'unclassified'; None for a
+    bundle without a rule."""
+    rule = self.meta.get("novelty")
+    return None if rule is None else (rule["score"], rule["threshold"])
 
   @property
   def classes(self) -> list[str]:
@@ -200,9 +241,37 @@ class Bundle:
       return None, None
     return cnn.windows(self.meta["max_len"], self.meta["hyper"]["cnn_kernel"], self.meta["hyper"]["cnn_blocks"])
 
+  def _networks(self, split: Split, cnn_windows: bool) -> dict[str, dict[str, np.ndarray]]:
+    """Every component network's predictions (`rcl.train.predict.predict`) on `split`."""
+    outputs = {}
+    for name, state in self.states.items():
+      if name != COLLAB_NETWORK:
+        lengths, capacities = self.buckets(name, cnn_windows)
+        outputs[name] = predict(state, split, self.meta["eval_batch_size"], bucket_lengths=lengths,
+                                capacities=capacities)
+    return outputs
+
+  def outputs(self, split: Split, cnn_windows: bool = True) -> novelty.Outputs:
+    """The model's uncalibrated `novelty.Outputs` (logits, energy, features) on an encoded split."""
+    networks = self._networks(split, cnn_windows)
+    if "ensemble" in self.meta:
+      return model_outputs.ensemble([networks[m] for m in self.meta["ensemble"]["members"]])
+    if COLLAB_NETWORK not in self.states:
+      return model_outputs.component(networks[self.meta["model"]])
+    return model_outputs.collaborative(combine.predict_collaborative(
+        self.meta["collaborative"]["spec"], networks, self.states[COLLAB_NETWORK], self.mean, self.std,
+        self.meta["eval_batch_size"]))
+
+  def calibrated(self, outputs: novelty.Outputs) -> tuple[np.ndarray, np.ndarray | None]:
+    """(float32[n, classes] probabilities at the bundle's temperature, float32[n] novelty scores or None)."""
+    probs = calibration.softmax(outputs.logits, self.temperature).astype(np.float32)
+    rule = self.novelty_rule
+    scores = None if rule is None else novelty.score(rule[0], outputs, self.temperature, self.reference)
+    return probs, scores
+
   def predict(self, split: Split, cnn_windows: bool = True) -> np.ndarray:
-    """float32[n, classes] probabilities for an encoded split (with `sec` attached when the bundle's
-    networks read structure), in split order.
+    """float32[n, classes] uncalibrated probabilities (as training evaluated them) for an encoded split
+    (with `sec` attached when the bundle's networks read structure), in split order.
 
     With `cnn_windows` a CNN reads each sequence through the narrowest inference window that holds it
     (the same function, ~1.7x faster on nRC's lengths, equal to the full-width result to ~1e-7 as float
@@ -210,17 +279,13 @@ class Bundle:
     the training workdir's predictions are reproduced bit for bit.
     """
     batch = self.meta["eval_batch_size"]
-    outputs = {}
-    for name, state in self.states.items():
-      if name != COLLAB_NETWORK:
-        lengths, capacities = self.buckets(name, cnn_windows)
-        outputs[name] = predict(state, split, batch, bucket_lengths=lengths, capacities=capacities)
+    outputs = self._networks(split, cnn_windows)
     if "ensemble" in self.meta:
       return np.mean([outputs[m]["probs"] for m in self.meta["ensemble"]["members"]], axis=0).astype(np.float32)
     if COLLAB_NETWORK not in self.states:
       return outputs[self.meta["model"]]["probs"]
     return combine.predict_collaborative(self.meta["collaborative"]["spec"], outputs, self.states[COLLAB_NETWORK],
-                                         self.mean, self.std, batch)
+                                         self.mean, self.std, batch)["probs"]
 
 
 def load(directory: str) -> Bundle:
@@ -255,7 +320,14 @@ def load(directory: str) -> Bundle:
                     noise=hyper.noise, dropout=hyper.dropout)
     states[COLLAB_NETWORK] = _restore(directory, COLLAB_NETWORK, mlp,
                                       {"features": np.zeros((2, meta["collaborative"]["inputs"]), np.float32)})
-  return Bundle(directory, meta, states, mean, std)
+  reference = seen_digests = None
+  if os.path.exists(os.path.join(directory, REFERENCE_FILE)):
+    with np.load(os.path.join(directory, REFERENCE_FILE), allow_pickle=False) as f:
+      reference = novelty.Reference.from_arrays(f)
+  if os.path.exists(os.path.join(directory, seen.FILE)):
+    with np.load(os.path.join(directory, seen.FILE), allow_pickle=False) as f:
+      seen_digests = f["digests"]
+  return Bundle(directory, meta, states, mean, std, reference, seen_digests)
 
 
 def _restore(directory: str, name: str, model, example: dict) -> TrainState:

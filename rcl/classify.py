@@ -19,7 +19,8 @@ from rcl.data.fasta import AMBIGUITY, Record
 from rcl.data.structure import attach_structures, fold_all
 
 FORMATS = ("tsv", "jsonl")
-TSV_HEADER = "id\tlength\tpredicted\tname\tprobability\ttop\tflags\n"
+TSV_HEADER = "id\tlength\tcall\tpredicted\tname\tprobability\tnovelty\ttop\tflags\n"
+UNCLASSIFIED = "unclassified"  # the call of a record whose novelty score is above the bundle's threshold
 
 
 def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
@@ -49,21 +50,24 @@ def flags(sequence: str, max_len: int, shortest: int | None) -> list[str]:
   return out
 
 
-def _predict(bundle: Bundle, chunk: list[Record], structure_cache: str | None) -> np.ndarray:
-  """float32[len(chunk), classes] probabilities for a chunk of records."""
+def _predict(bundle: Bundle, chunk: list[Record], structure_cache: str | None
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+  """(float32[len(chunk), classes] calibrated probabilities, float32[len(chunk)] novelty scores or None) for
+  a chunk of records."""
   sequences = [r.sequence for r in chunk]
   enc = encode_sequences(sequences, bundle.meta["max_len"])
   split = Split([r.id for r in chunk], sequences, enc.codes, enc.lengths, np.zeros(len(chunk), np.int32))
   if bundle.needs_structure:
     attach_structures(split, fold_all(sequences, structure_cache, 0)[0], bundle.meta["max_len"])
-  return bundle.predict(split)
+  return bundle.calibrated(bundle.outputs(split))
 
 
 def rows(bundle: Bundle, records: Iterable[Record], *, chunk_size: int = 4096, top_k: int = 3,
          structure_cache: str | None = None, workers: int = 4) -> Iterator[list[dict]]:
-  """Per chunk of records, in input order, one dict per record: id, length, predicted class, its name (from
-  the bundle's `class_names`; None where unknown) and its probability, the top_k (class, probability) pairs
-  and flags.
+  """Per chunk of records, in input order, one dict per record: id, length, the call (the predicted class, or
+  UNCLASSIFIED when the novelty score exceeds the bundle's threshold), the predicted class, its name (from
+  the bundle's `class_names`; None where unknown) and its calibrated probability, the novelty score (None
+  for a bundle without a novelty rule), the top_k (class, probability) pairs and flags.
 
   `workers` chunks are predicted at once, each in its own thread: XLA runs computations from different
   threads concurrently, which keeps the cores busy through the RNN's sequential scan (LD(A)+LD(E) on 2
@@ -74,10 +78,16 @@ def rows(bundle: Bundle, records: Iterable[Record], *, chunk_size: int = 4096, t
   shortest = bundle.meta.get("provenance", {}).get("train_length_min")
   names = bundle.meta.get("class_names") or {}
 
-  def finish(chunk: list[Record], probs: np.ndarray) -> list[dict]:
+  rule = bundle.novelty_rule
+  limit = np.inf if rule is None else rule[1]
+
+  def finish(chunk: list[Record], result: tuple[np.ndarray, np.ndarray | None]) -> list[dict]:
+    probs, scores = result
     order = np.argsort(-probs, axis=1, kind="stable")[:, :top_k]
-    return [{"id": r.id, "length": len(r.sequence), "predicted": classes[order[i, 0]],
-             "name": names.get(classes[order[i, 0]]), "probability": float(probs[i, order[i, 0]]),
+    return [{"id": r.id, "length": len(r.sequence),
+             "call": classes[order[i, 0]] if scores is None or scores[i] <= limit else UNCLASSIFIED,
+             "predicted": classes[order[i, 0]], "name": names.get(classes[order[i, 0]]),
+             "probability": float(probs[i, order[i, 0]]), "novelty": None if scores is None else float(scores[i]),
              "top": [(classes[j], float(probs[i, j])) for j in order[i]],
              "flags": flags(r.sequence, max_len, shortest)} for i, r in enumerate(chunk)]
 
@@ -106,8 +116,9 @@ def format_row(row: dict, fmt: str) -> str:
   if fmt == "jsonl":
     return json.dumps(row) + "\n"
   top = ",".join(f"{c}:{p:.4f}" for c, p in row["top"])
-  return (f"{row['id']}\t{row['length']}\t{row['predicted']}\t{row['name'] or ''}\t{row['probability']:.4f}\t"
-          f"{top}\t{','.join(row['flags'])}\n")
+  novelty = "" if row["novelty"] is None else f"{row['novelty']:.4g}"
+  return (f"{row['id']}\t{row['length']}\t{row['call']}\t{row['predicted']}\t{row['name'] or ''}\t"
+          f"{row['probability']:.4f}\t{novelty}\t{top}\t{','.join(row['flags'])}\n")
 
 
 def classify(bundle: Bundle, records: Iterable[Record], out, *, fmt: str = "tsv", chunk_size: int = 4096,

@@ -4,6 +4,7 @@ same at several levels of boundary noise (`rcl.data.flanks`)."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import math
@@ -13,25 +14,31 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from rcl.analysis import metrics
+from rcl.analysis import metrics, novelty
 from rcl.bundle import Bundle
-from rcl.classify import TSV_HEADER, format_row, rows
-from rcl.data import flanks
+from rcl.classify import TSV_HEADER, UNCLASSIFIED, format_row, rows
+from rcl.data import flanks, seen
 from rcl.data.fasta import Record
 from rcl.experiment.results import write_text
 
 PER_CLASS_COLUMNS = ("precision", "recall", "f1", "specificity", "support")
 
 
-def _known(records: Iterable[Record], classes: list[str], truth: list[int]) -> Iterator[Record]:
+PREDICTIONS_HEADER = TSV_HEADER.rstrip("\n") + "\ttrue\tcorrect\tseen\n"
+
+
+def _known(records: Iterable[Record], classes: list[str], truth: list[int], was_seen: list[bool],
+           digests) -> Iterator[Record]:
   """The records, each label checked against the model's classes (as it is read, before its chunk is
-  predicted) and its class index appended to `truth`."""
+  predicted), its class index appended to `truth` and to `was_seen` whether the model was trained or
+  validated on its sequence (`digests`, the bundle's `rcl.data.seen` table; None: unknown, False)."""
   index = {c: i for i, c in enumerate(classes)}
   for record in records:
     if record.label not in index:
       raise ValueError(f"{record.path}:{record.line} (record {record.id!r}): class {record.label!r} is not one "
                        f"this model knows; its {len(classes)} classes are: {', '.join(classes)}")
     truth.append(index[record.label])
+    was_seen.append(digests is not None and bool(seen.contains(digests, [record.sequence])[0]))
     yield record
 
 
@@ -48,28 +55,69 @@ def evaluate(bundle: Bundle, records: Iterable[Record], *, chunk_size: int = 409
 
   Returns:
     {'model', 'records', 'metrics': accuracy and '<metric>_<weighted|macro>' (`metrics.METRIC_KEYS`),
-    'per_class' and 'confusion_matrix' (`metrics.class_report`)}.
+    'per_class' and 'confusion_matrix' (`metrics.class_report`), 'seen': how many records the model was
+    trained or validated on (None when the bundle keeps no digests), 'unseen_metrics' (the metrics of the
+    others, when some were seen), and with a novelty rule 'novelty': {'called': the share called a class,
+    'accuracy_called', 'scores': float[n] (removed before writing)}}.
   """
   classes = bundle.classes
   truth: list[int] = []
+  was_seen: list[bool] = []
   predicted: list[int] = []
+  scores: list[float] = []
   index = {c: i for i, c in enumerate(classes)}
   if predictions is not None:
-    predictions.write(TSV_HEADER)
+    predictions.write(PREDICTIONS_HEADER)
   start = time.perf_counter()
-  for chunk in rows(bundle, _known(records, classes, truth), chunk_size=chunk_size, workers=workers,
-                    structure_cache=structure_cache):
+  for chunk in rows(bundle, _known(records, classes, truth, was_seen, bundle.seen), chunk_size=chunk_size,
+                    workers=workers, structure_cache=structure_cache):
+    first = len(predicted)
     predicted.extend(index[row["predicted"]] for row in chunk)
+    scores.extend(row["novelty"] for row in chunk if row["novelty"] is not None)
     if predictions is not None:
-      predictions.write("".join(format_row(row, "tsv") for row in chunk))
+      predictions.write("".join(
+          format_row(row, "tsv").rstrip("\n") + f"\t{classes[truth[first + i]]}\t"
+          f"{int(index[row['predicted']] == truth[first + i])}\t"
+          f"{'' if bundle.seen is None else int(was_seen[first + i])}\n" for i, row in enumerate(chunk)))
     if progress is not None:
       progress(len(predicted), time.perf_counter() - start)
   if not predicted:
     raise ValueError("no records to evaluate")
   y_true, y_pred = np.asarray(truth[:len(predicted)]), np.asarray(predicted)
-  return {"model": bundle.meta["model"], "records": len(predicted),
-          "metrics": metrics.classification_metrics(y_true, y_pred, len(classes)),
-          **metrics.class_report(y_true, y_pred, classes)}
+  result = {"model": bundle.meta["model"], "records": len(predicted),
+            "metrics": metrics.classification_metrics(y_true, y_pred, len(classes)),
+            **metrics.class_report(y_true, y_pred, classes),
+            "seen": None if bundle.seen is None else int(sum(was_seen[:len(predicted)]))}
+  if result["seen"]:
+    unseen = ~np.asarray(was_seen[:len(predicted)])
+    result["unseen_metrics"] = (metrics.classification_metrics(y_true[unseen], y_pred[unseen], len(classes))
+                                if unseen.any() else None)
+  if bundle.novelty_rule is not None:
+    limit = bundle.novelty_rule[1]
+    called = np.asarray(scores) <= limit
+    result["novelty"] = {"score": bundle.novelty_rule[0], "threshold": limit, "called": float(called.mean()),
+                         "accuracy_called": float((y_true == y_pred)[called].mean()) if called.any() else None,
+                         "scores": np.asarray(scores)}
+  return result
+
+
+def evaluate_novel(bundle: Bundle, known: dict, records: Iterable[Record], *, chunk_size: int = 4096,
+                   workers: int = 4, structure_cache: str | None = None) -> dict:
+  """How well the bundle's novelty rule tells `records` (sequences known to lie outside its classes; labels
+  ignored) from the labelled records of `known` (an `evaluate` result): {'records', 'auroc',
+  'false_acceptance' (the share called a class at the bundle's threshold), 'called_as': class -> count}."""
+  if bundle.novelty_rule is None:
+    raise ValueError(f"the bundle {bundle.directory} has no novelty rule (exported before rcl 0.3 or from a run "
+                     "without the calibration and novelty stage): --novel needs one")
+  scores, calls = [], collections.Counter()
+  for chunk in rows(bundle, records, chunk_size=chunk_size, workers=workers, structure_cache=structure_cache):
+    scores.extend(row["novelty"] for row in chunk)
+    calls.update(row["call"] for row in chunk if row["call"] != UNCLASSIFIED)
+  if not scores:
+    raise ValueError("no records in the --novel input")
+  limit = bundle.novelty_rule[1]
+  return {"records": len(scores), "auroc": novelty.auroc(known["novelty"]["scores"], np.asarray(scores)),
+          "false_acceptance": novelty.accepted(np.asarray(scores), limit), "called_as": dict(calls.most_common())}
 
 
 def per_class_tsv(result: dict) -> str:
@@ -104,6 +152,22 @@ def summary(result: dict) -> str:
   lines += ["", f"{'class':<{width}}  precision  recall  F1      support"]
   for name, s in result["per_class"].items():
     lines.append(f"{name:<{width}}  {s['precision']:.4f}     {s['recall']:.4f}  {s['f1']:.4f}  {s['support']}")
+  if result.get("seen"):
+    unseen = result["unseen_metrics"]
+    lines += ["", f"warning: {result['seen']} of {result['records']} records were in the model's training or "
+                  f"validation data: the figures above overstate its accuracy on new sequences",
+              f"unseen records only ({result['records'] - result['seen']}): accuracy "
+              + (f"{unseen['accuracy']:.4f}, macro F1 {unseen['f1_macro']:.4f}" if unseen else "- (none)")]
+  if "novelty" in result:
+    n = result["novelty"]
+    accuracy = "-" if n["accuracy_called"] is None else f"{n['accuracy_called']:.4f}"
+    lines += ["", f"novelty ({n['score']}, threshold {n['threshold']:.4g}): {n['called']:.4f} of the records called "
+                  f"a class, accuracy among them {accuracy}"]
+  if "novel" in result:
+    v = result["novel"]
+    lines += [f"novel input ({v['records']} records): AUROC {v['auroc']:.4f}, false acceptance "
+              f"{v['false_acceptance']:.4f}" + (f" (called: {', '.join(f'{c} {k}' for c, k in v['called_as'].items())})"
+                                                if v["called_as"] else "")]
   return "\n".join(lines) + "\n"
 
 
@@ -112,7 +176,9 @@ def write(result: dict, out: str) -> list[str]:
   from rcl.report import figures  # noqa: PLC0415 - matplotlib loads only when figures are written
   os.makedirs(out, exist_ok=True)
   paths = [os.path.join(out, n) for n in ("metrics.json", "per_class.tsv", "confusion.tsv", "confusion.png")]
-  write_text(paths[0], json.dumps(result, indent=1) + "\n")
+  written = {**result, **({"novelty": {k: v for k, v in result["novelty"].items() if k != "scores"}}
+                          if "novelty" in result else {})}
+  write_text(paths[0], json.dumps(written, indent=1) + "\n")
   write_text(paths[1], per_class_tsv(result))
   write_text(paths[2], confusion_tsv(result))
   figures.confusion(paths[3], result["model"], result["confusion_matrix"]["rows_true_cols_predicted"],

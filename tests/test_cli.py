@@ -74,7 +74,7 @@ def test_a_parsing_error_keeps_the_rows_already_written(tmp_path):
   proc = _rcl("classify", "--input=in.fa", "--output=out.tsv", "--chunk=2", cwd=tmp_path)
   assert proc.returncode == 1 and b"in.fa:10 (record 'bad'): not a nucleotide letter: '9'" in proc.stderr
   lines = (tmp_path / "out.tsv").read_text().splitlines()
-  assert len(lines) == 5 and all(len(line.split("\t")) == 7 for line in lines)  # header + 4 whole rows
+  assert len(lines) == 5 and all(len(line.split("\t")) == 9 for line in lines)  # header + 4 whole rows
 
 
 def test_evaluate_scores_labelled_records_and_writes_tables(tmp_path, real_data):
@@ -84,7 +84,7 @@ def test_evaluate_scores_labelled_records_and_writes_tables(tmp_path, real_data)
   proc = _rcl("evaluate", "--input=l.fa", "--out=ev", "--chunk=16", cwd=tmp_path)
   assert proc.returncode == 0, proc.stderr.decode()[-2000:]
   out = tmp_path / "ev"
-  predicted = [line.split("\t")[2] for line in (out / "predictions.tsv").read_text().splitlines()[1:]]
+  predicted = [line.split("\t")[3] for line in (out / "predictions.tsv").read_text().splitlines()[1:]]
   truth = [r.label for r in records]
   accuracy = np.mean([p == t for p, t in zip(predicted, truth)])
   result = json.loads((out / "metrics.json").read_text())
@@ -140,9 +140,9 @@ def test_class_names_of_a_bundle_fill_the_name_column(tmp_path, real_data):
   proc = _rcl("classify", "--input=in.fa", f"--model={named}", cwd=tmp_path)
   assert proc.returncode == 0, proc.stderr.decode()[-2000:]
   lines = [line.split("\t") for line in proc.stdout.decode().splitlines()]
-  assert lines[0] == ["id", "length", "predicted", "name", "probability", "top", "flags"]
-  assert [row[3] for row in lines[1:]] == [names.get(row[2], "") for row in lines[1:]]
-  assert {row[3] for row in lines[1:]} >= {"", "5S ribosomal RNA", "transfer RNA"}
+  assert lines[0] == ["id", "length", "call", "predicted", "name", "probability", "novelty", "top", "flags"]
+  assert [row[4] for row in lines[1:]] == [names.get(row[3], "") for row in lines[1:]]
+  assert {row[4] for row in lines[1:]} >= {"", "5S ribosomal RNA", "transfer RNA"}
   proc = _rcl("models", str(named))
   assert proc.returncode == 0 and json.loads(proc.stdout)["class_names"] == names
 

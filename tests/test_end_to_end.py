@@ -128,9 +128,9 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
                         text=True)
   assert proc.returncode == 0, proc.stderr[-3000:]
   lines = tsv.read_text().splitlines()
-  assert lines[0].split("\t") == ["id", "length", "predicted", "name", "probability", "top", "flags"]
+  assert lines[0].split("\t") == ["id", "length", "call", "predicted", "name", "probability", "novelty", "top", "flags"]
   assert len(lines) == n + 1
-  predicted = {r.split("\t")[0]: r.split("\t")[2] for r in lines[1:]}
+  predicted = {r.split("\t")[0]: r.split("\t")[3] for r in lines[1:]}
   collab_test = np.load(workdir / "models" / "collab_LD_A_O_G" / "predictions.npz")["test"]
   assert [predicted[i] for i in test_ids] == [vocab[k] for k in collab_test.argmax(1)]
   assert f"classified {n} records" in proc.stderr

@@ -112,9 +112,11 @@ def raw_features(spec: str, features: dict[str, dict[str, np.ndarray]]) -> np.nd
 
 
 def predict_collaborative(spec: str, outputs: dict[str, dict[str, np.ndarray]], state, mean: np.ndarray,
-                          std: np.ndarray, batch_size: int = 256) -> np.ndarray:
-  """A trained collaborative MLP's float32[n, classes] probabilities on new sequences, from its components'
-  outputs there (`outputs`: moniker -> {'ld': float32[n, d], 'probs': float32[n, classes]}, as
-  `rcl.train.predict.predict` returns them) and the training features' standardisation (`mean`, `std`)."""
+                          std: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
+  """A trained collaborative MLP on new sequences, from its components' outputs there (`outputs`: moniker ->
+  {'ld': float32[n, d], 'probs': float32[n, classes]}, as `rcl.train.predict.predict` returns them) and the
+  training features' standardisation (`mean`, `std`): 'probs' and 'logits' float32[n, classes], 'ld', and
+  'features' float32[n, d_in], the standardised combined input."""
   raw = raw_features(spec, {m: {"LD": o["ld"], "O": o["probs"]} for m, o in outputs.items()})
-  return predict(state, FeatureTable((raw - mean) / std, np.zeros(len(raw), np.int32)), batch_size)["probs"]
+  features = (raw - mean) / std
+  return {**predict(state, FeatureTable(features, np.zeros(len(raw), np.int32)), batch_size), "features": features}

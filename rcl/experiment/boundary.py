@@ -47,7 +47,8 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
         if not set(members) <= set(components):
           continue
         probs[ensemble.name(spec)] = np.mean([probs[m] for m in members], axis=0).astype(np.float32)
-        probs[spec] = combine.predict_collaborative(spec, {m: outputs[m] for m in members}, state, mean, std, batch)
+        probs[spec] = combine.predict_collaborative(spec, {m: outputs[m] for m in members}, state, mean, std,
+                                                   batch)["probs"]
       for name, p in probs.items():
         scores = classification_metrics(copy.labels, p.argmax(-1), len(data.classes))
         row = curves.setdefault(name, {}).setdefault(split_name, {"accuracy": [], "f1_macro": []})

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from rcl.analysis import stability
 from rcl.config import ExperimentConfig
 from rcl.experiment import (boundary, collaborative, components, data as data_stage, feature_study, identity,
-                            results, sweep, training)
+                            results, sweep, training, trust)
 from rcl.models import monikers
 from rcl.report import markdown, provenance
 from rcl.train import sharding
@@ -21,7 +21,8 @@ FoldLog = Callable[[int, int], None]
 def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = lambda s: None,
                    on_epoch: training.EpochLog | None = None, on_fold: FoldLog | None = None) -> dict:
   """Runs the configured experiment under `config.workdir`: config.json, vocabulary.json, splits.json,
-  data_summary.json, models/<name>/{checkpoints,history.json,features.npz}, figures/, results.json
+  data_summary.json, seen.npz, models/<name>/{checkpoints,history.json,features.npz,novelty.npz}, figures/,
+  results.json
   (rewritten after every stage) and report.md.
 
   Rerunning the same configuration resumes each model from its latest checkpoint. Everything that can
@@ -57,6 +58,7 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
   out.update(collab_results)
   results.write_json(path, out)
   stages = (lambda: boundary.stage(config, data, component_states, collab_models, log=log),
+            lambda: trust.stage(config, data, component_states, collab_models, component_features, log=log),
             lambda: feature_study.stage(config, component_features, log=log),
             lambda: sweep.stage(config, data, log=log, on_epoch=on_epoch))
   for stage in stages:

@@ -156,3 +156,40 @@ def boundary_noise(path: str, levels: Sequence[float], curves: dict[str, dict[st
   fig.suptitle(title, fontsize=10)
   fig.tight_layout()
   _save(fig, path, 100)
+
+
+def reliability(path: str, models: dict[str, dict[str, dict[str, list]]]) -> None:
+  """Reliability diagrams, a panel per model: accuracy against mean confidence per confidence bin, before
+  and after temperature scaling (`models`: name -> {'before'|'after': `calibration.reliability` table})."""
+  plt = _pyplot()
+  fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.3), squeeze=False)
+  for ax, (name, tables) in zip(axes[0], models.items()):
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    for when, marker in (("before", "s"), ("after", "o")):
+      table = tables[when]
+      points = [(c, a) for c, a in zip(table["confidence"], table["accuracy"]) if c is not None]
+      ax.plot(*zip(*points), marker=marker, ms=3, lw=1, label=f"{when} scaling")
+    ax.set_title(name, fontsize=9)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+  axes[0][0].legend(fontsize=7)
+  fig.tight_layout()
+  _save(fig, path, 100)
+
+
+def coverage(path: str, curves: dict[str, dict[str, list[float]]]) -> None:
+  """Accuracy-coverage curves: the accuracy of the records a model is surest of (lowest novelty score)
+  against their share, a line per model (`curves`: name -> `novelty.coverage_curve`)."""
+  plt = _pyplot()
+  fig, ax = plt.subplots(figsize=(4.6, 3.6))
+  for name, curve in curves.items():
+    ax.plot(curve["coverage"], curve["accuracy"], lw=1, label=name)
+  ax.set_xlabel("coverage (share of test records called)")
+  ax.set_ylabel("accuracy of the records called")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  _save(fig, path, 100)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from rcl.models import monikers, noise
-from rcl.report import paper
+from rcl.report import paper, trust
 
 _COLUMNS = "| Specificity | Precision | Recall | F1-score | Accuracy |"
 _HEAD = f"| Moniker | Method {_COLUMNS} Source |\n|---|---|---|---|---|---|---|---|\n"
@@ -199,6 +199,8 @@ def report(config, results: dict, summary: dict, command: str) -> str:
     lines += feature_section(results["feature_analysis"])
   if "boundary_noise" in results:
     lines += boundary_section(results["boundary_noise"])
+  if "calibration" in results:
+    lines += trust.calibration_section(results["calibration"]) + trust.novelty_section(results["novelty"])
   return "\n".join(line for line in lines if line is not None)
 
 

@@ -53,7 +53,8 @@ def evaluate(state: TrainState, split: Split, batch_size: int = 256, *,
 def predict(state: TrainState, split: Split, batch_size: int = 256, *,
             bucket_lengths: Sequence[int] | None = None, mesh: Mesh | None = None,
             capacities: Sequence[int] | None = None) -> dict[str, np.ndarray]:
-  """Per-sequence outputs in split order: 'probs' float32[n, classes] (O) and 'ld' float32[n, d] (LD).
+  """Per-sequence outputs in split order: 'probs' float32[n, classes] (O), 'logits' float32[n, classes] and
+  'ld' float32[n, d] (LD).
   `capacities`: see `batching.plan_batches`."""
   predict_fn = _predict if mesh is None else _sharded(steps.predict_step, mesh, True)
   device_batches = _device_batches(split, batch_size, bucket_lengths, mesh, capacities=capacities)

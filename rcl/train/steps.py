@@ -85,10 +85,11 @@ def eval_step(state: TrainState, batch: dict[str, jax.Array], axis_name: str | N
 
 
 def predict_step(state: TrainState, batch: dict[str, jax.Array], axis_name: str | None = None) -> dict[str, jax.Array]:
-  """Deterministic outputs: 'probs' float32[b, classes] (O features) and 'ld' float32[b, d]."""
+  """Deterministic outputs: 'probs' float32[b, classes] (O features), 'logits' float32[b, classes] and 'ld'
+  float32[b, d]."""
   del axis_name  # per-sequence outputs: nothing to reduce over shards
   out = state.apply_fn(_variables(state, state.params), batch, train=False)
-  return {"probs": jax.nn.softmax(out["logits"], -1), "ld": out["ld"]}
+  return {"probs": jax.nn.softmax(out["logits"], -1), "logits": out["logits"], "ld": out["ld"]}
 
 
 def sample_step(state: TrainState, batch: dict[str, jax.Array], key: jax.Array) -> dict[str, jax.Array]:

@@ -1,0 +1,143 @@
+"""The calibration and novelty stage: for every model of the run (components, plain ensembles, collaborative
+MLPs), a temperature fitted on validation, its effect on NLL, Brier score and ECE, and the novelty scores
+(`rcl.analysis.novelty`) on decoys and, with --holdout_families, on records of families no model learnt.
+
+Everything chosen here (temperature, score, threshold) is chosen on validation sets: the validation split,
+decoys made from it, and the first half of the held-out families. The test split, its decoys and the other
+half are reported only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+
+from rcl.analysis import calibration, novelty
+from rcl.collab import combine, ensemble, outputs as model_outputs
+from rcl.collab.features import Features
+from rcl.config import ExperimentConfig
+from rcl.data import decoys
+from rcl.data.dataset import DataSet, Split
+from rcl.experiment.evaluation import model_dir
+from rcl.experiment.results import write_npz
+from rcl.report import figures
+from rcl.train.predict import predict
+
+Log = Callable[[str], None]
+KNOWN = ("val", "test")
+REFERENCE_FILE = "novelty.npz"  # in a model's directory: the statistics its distance scores compare with
+
+
+def novel_sets(config: ExperimentConfig, data: DataSet) -> dict[str, dict[str, Split]]:
+  """{'val': {set name: split}, 'test': {...}}: decoys of each known split ('shuffled', 'uniform'; seeded
+  by the run's seed and the split) and the held-out families' half for that split ('families')."""
+  out: dict[str, dict[str, Split]] = {}
+  for stream, name in enumerate(KNOWN):
+    out[name] = {kind: decoys.decoy_split(data.splits[name], kind, config.seed, config.data.max_len, stream)
+                 for kind in decoys.KINDS}
+    if name in data.novel and len(data.novel[name]):
+      out[name]["families"] = data.novel[name]
+  return out
+
+
+def _all_outputs(split: Split, components: dict, collaborative: dict, batch: int) -> dict[str, novelty.Outputs]:
+  """Every model's `novelty.Outputs` on `split`."""
+  predictions = {m: predict(state, split, batch, bucket_lengths=buckets) for m, (state, buckets) in components.items()}
+  out = {m: model_outputs.component(p) for m, p in predictions.items()}
+  for spec, (state, mean, std) in collaborative.items():
+    members = ensemble.members(spec)
+    if not set(members) <= set(components):
+      continue
+    out[ensemble.name(spec)] = model_outputs.ensemble([predictions[m] for m in members])
+    out[spec] = model_outputs.collaborative(
+        combine.predict_collaborative(spec, {m: predictions[m] for m in members}, state, mean, std, batch))
+  return out
+
+
+def training_features(name: str, features: dict[str, Features], collaborative: dict) -> np.ndarray:
+  """float32[n, d] the deterministic training-split features a model's distance scores compare with (as
+  `novelty.Outputs.features` describes them)."""
+  members = ensemble.parse_name(name)
+  if members is not None:
+    return np.concatenate([features[m]["train"]["LD"] for m in members], axis=-1)
+  if name in collaborative:
+    _, mean, std = collaborative[name]
+    return (combine.training_rows(name, features) - mean) / std
+  return features[name]["train"]["LD"]
+
+
+def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborative: dict,
+          features: dict[str, Features], *, log: Log) -> dict:
+  """{'calibration': ..., 'novelty': ...} for every model that reads the sequence alone (decoys have no fold).
+
+  Args:
+    components: moniker -> (selected state, bucket lengths), as the boundary-noise stage takes them.
+    collaborative: spec -> (selected MLP state, feature mean, feature std).
+    features: moniker -> the component's features (`rcl.collab.features.extract`).
+  """
+  if not components:
+    return {}
+  batch, keep = config.fit.eval_batch_size, config.novelty.keep
+  known = {name: _all_outputs(data.splits[name], components, collaborative, batch) for name in KNOWN}
+  sets = novel_sets(config, data)
+  novel = {name: {kind: _all_outputs(split, components, collaborative, batch) for kind, split in kinds.items()}
+           for name, kinds in sets.items()}
+  labels = {name: data.splits[name].labels for name in KNOWN}
+  cal_models, nov_models, reliability, curves = {}, {}, {}, {}
+  for model in known["val"]:
+    val, test = known["val"][model], known["test"][model]
+    temperature = calibration.fit_temperature(val.logits, labels["val"])
+    cal_models[model] = {"temperature": temperature, **{
+        name: {"before": calibration.measures(known[name][model].logits, labels[name]),
+               "after": calibration.measures(known[name][model].logits, labels[name], temperature)}
+        for name in KNOWN}}
+    reliability[model] = {when: calibration.reliability(calibration.softmax(test.logits, t), labels["test"])
+                          for when, t in (("before", 1.0), ("after", temperature))}
+    chosen_score = config.novelty.score
+    reference = novelty.fit_reference(training_features(model, features, collaborative),
+                                      data.splits["train"].labels, len(data.classes))
+    per_score = {}
+    for score in novelty.SCORES:
+      val_known = novelty.score(score, val, temperature, reference)
+      test_known = novelty.score(score, test, temperature, reference)
+      limit = novelty.threshold(val_known, keep)
+      correct = test.logits.argmax(-1) == labels["test"]
+      called = test_known <= limit
+      per_score[score] = {
+          "threshold": limit,
+          "val": {kind: novelty.auroc(val_known, novelty.score(score, out[model], temperature, reference))
+                  for kind, out in novel["val"].items()},
+          "test": {kind: {"auroc": novelty.auroc(test_known, s), "false_acceptance": novelty.accepted(s, limit)}
+                   for kind, out in novel["test"].items()
+                   for s in [novelty.score(score, out[model], temperature, reference)]},
+          "test_known_called": float(called.mean()),
+          "test_accuracy_called": float(correct[called].mean()) if called.any() else None,
+          "coverage": novelty.coverage_curve(test_known, correct)}
+      per_score[score]["val_mean_auroc"] = float(np.mean(list(per_score[score]["val"].values())))
+    if chosen_score == "auto":
+      chosen_score = max(novelty.SCORES, key=lambda s: per_score[s]["val_mean_auroc"])
+    nov_models[model] = {"chosen": chosen_score, "scores": per_score}
+    curves[model] = per_score[chosen_score]["coverage"]
+    if chosen_score != "knn":
+      reference.bank = None
+    directory = model_dir(config.workdir, model)
+    os.makedirs(directory, exist_ok=True)
+    write_npz(os.path.join(directory, REFERENCE_FILE), reference.arrays())
+    chosen = per_score[chosen_score]
+    log(f"[trust] {model}: T {temperature:.3f}, test ECE {cal_models[model]['test']['before']['ece']:.4f} -> "
+        f"{cal_models[model]['test']['after']['ece']:.4f}; novelty by {chosen_score}: test known called "
+        f"{chosen['test_known_called']:.3f}, " +
+        ", ".join(f"{kind} AUROC {r['auroc']:.3f} FAR {r['false_acceptance']:.3f}" for kind, r in chosen["test"].items()))
+  os.makedirs(os.path.join(config.workdir, "figures"), exist_ok=True)
+  reliability_path, coverage_path = os.path.join("figures", "reliability.png"), os.path.join("figures", "coverage.png")
+  figures.reliability(os.path.join(config.workdir, reliability_path), reliability)
+  figures.coverage(os.path.join(config.workdir, coverage_path), curves)
+  counts = {name: {kind: len(split) for kind, split in kinds.items()} for name, kinds in sets.items()}
+  return {"calibration": {"bins": calibration.BINS, "fitted_on": "val", "figure": reliability_path,
+                          "models": cal_models},
+          "novelty": {"keep": keep, "score_rule": "given" if config.novelty.score != "auto" else
+                      "highest mean validation AUROC over the validation novel sets",
+                      "sets": counts, "holdout": data.summary.get("holdout"), "figure": coverage_path,
+                      "models": nov_models}}

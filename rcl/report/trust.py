@@ -1,0 +1,53 @@
+"""report.md's calibration and novelty sections (`rcl.experiment.trust`'s results)."""
+
+from __future__ import annotations
+
+_SET_NAMES = {"shuffled": "dinucleotide-shuffled decoys", "uniform": "uniform random decoys",
+              "families": "held-out families"}
+
+
+def calibration_section(cal: dict) -> list[str]:
+  """NLL, Brier score and ECE of every model before and after its temperature, on test and validation."""
+  lines = ["## Calibration: temperature scaling", "",
+           f"One temperature per model, fitted on the validation split by NLL (golden-section search on log T); "
+           f"ECE over {cal['bins']} equal-width confidence bins. Validation is where T was fitted; test is "
+           "reported only.", "",
+           "| Model | T | test NLL | test Brier | test ECE | val ECE |", "|---|---|---|---|---|---|"]
+  for name, m in cal["models"].items():
+    b, a = m["test"]["before"], m["test"]["after"]
+    lines.append(f"| {name} | {m['temperature']:.3f} | {b['nll']:.4f} → {a['nll']:.4f} | "
+                 f"{b['brier']:.4f} → {a['brier']:.4f} | {b['ece']:.4f} → {a['ece']:.4f} | "
+                 f"{m['val']['before']['ece']:.4f} → {m['val']['after']['ece']:.4f} |")
+  return lines + ["", f"![Reliability diagrams, test split]({cal['figure']})", ""]
+
+
+def novelty_section(nov: dict) -> list[str]:
+  """Per model: the chosen novelty score, its threshold's effect on known and novel test records, and every
+  score's validation AUROC (what chose it)."""
+  test_sets = list(nov["sets"]["test"])
+  describe = "; ".join(f"{_SET_NAMES.get(k, k)}: {nov['sets']['val'][k]} validation / {nov['sets']['test'][k]} "
+                       f"test records" for k in test_sets)
+  lines = ["## Novelty: sequences outside the model's classes", "",
+           f"Novel sets: {describe}. "
+           + (f"Held-out families: {len(nov['holdout']['val']['families'])} choose, "
+              f"{len(nov['holdout']['test']['families'])} test ({nov['holdout']['fraction']:.0%} of "
+              f"{nov['holdout']['families']} families removed from every split before training). "
+              if nov.get("holdout") else "")
+           + f"Score per model: {nov['score_rule']}. Threshold: the score below which {nov['keep']:.0%} of the "
+           "known-class validation records lie; above it a record is 'unclassified'. Test figures are reported "
+           "only.", "",
+           "| Model | score | test known called | accuracy of called | "
+           + " | ".join(f"{_SET_NAMES.get(k, k)}: AUROC / false acceptance" for k in test_sets) + " |",
+           "|---|---|---|---|" + "---|" * len(test_sets)]
+  for name, m in nov["models"].items():
+    s = m["scores"][m["chosen"]]
+    accuracy = f"{s['test_accuracy_called']:.4f}" if s["test_accuracy_called"] is not None else "–"
+    lines.append(f"| {name} | {m['chosen']} | {s['test_known_called']:.4f} | {accuracy} | "
+                 + " | ".join(f"{s['test'][k]['auroc']:.3f} / {s['test'][k]['false_acceptance']:.3f}"
+                              for k in test_sets) + " |")
+  scores = list(next(iter(nov["models"].values()))["scores"])
+  lines += ["", "Validation AUROC (mean over the validation novel sets) of every score:", "",
+            "| Model | " + " | ".join(scores) + " |", "|---|" + "---|" * len(scores)]
+  for name, m in nov["models"].items():
+    lines.append(f"| {name} | " + " | ".join(f"{m['scores'][s]['val_mean_auroc']:.3f}" for s in scores) + " |")
+  return lines + ["", f"![Accuracy against coverage, test split]({nov['figure']})", ""]
