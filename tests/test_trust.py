@@ -220,3 +220,16 @@ def test_tiny_run_calibrates_scores_novelty_and_exports_it(real_data, tmp_path):
   assert header.split("\t")[-3:] == ["true", "correct", "seen"]
   assert [r.split("\t")[-1] for r in rows] == ["1"] * 20 + ["0"] * 10
   assert all(r.split("\t")[-2] == str(int(r.split("\t")[3] == r.split("\t")[-3])) for r in rows)
+
+
+def test_background_head_learns_what_decoys_look_like():
+  rng = np.random.default_rng(4)
+  known, decoy = rng.normal(size=(400, 5)), rng.normal(size=(400, 5)) + np.array([0, 0, 3, 0, 0])
+  ref = novelty.fit_reference(known, np.zeros(400, int), 1, decoys=decoy)
+  fresh_known, fresh_decoy = rng.normal(size=(200, 5)), rng.normal(size=(200, 5)) + np.array([0, 0, 3, 0, 0])
+  out = lambda f: novelty.Outputs(np.zeros((len(f), 2)), np.zeros(len(f)), f)  # noqa: E731
+  auroc = novelty.auroc(novelty.score("background", out(fresh_known), 1.0, ref),
+                        novelty.score("background", out(fresh_decoy), 1.0, ref))
+  assert auroc > 0.95
+  stored = novelty.Reference.from_arrays(ref.arrays())
+  np.testing.assert_array_equal(stored.background, ref.background)

@@ -7,7 +7,10 @@ Scores (all from one forward pass; `Outputs` holds what they read):
   mahalanobis  the squared Mahalanobis distance of the last-dense (LD) features to the nearest class mean,
                under one covariance shared by the classes, fitted on the training features (Lee et al. 2018);
   knn          1 - the cosine similarity of the L2-normalised LD features to their K-th nearest training
-               feature (Sun et al. 2022).
+               feature (Sun et al. 2022);
+  background   the log-odds of a background class learnt on the same features: a logistic regression of
+               generated decoys (of the training split) against the training records (Hendrycks et al.
+               2019's outlier exposure, as a head on the frozen features rather than a retrained network).
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from rcl.analysis import calibration
 
-SCORES = ("max_prob", "energy", "mahalanobis", "knn")
+SCORES = ("max_prob", "energy", "mahalanobis", "knn", "background")
 K = 10  # the neighbour the knn score measures to
 RIDGE = 1e-3  # added to the shared covariance's diagonal, times its mean variance: dead ReLU units stay finite
 
@@ -58,19 +62,23 @@ class Reference:
       Euclidean after x -> x W.
     means: float32[classes, d], the class means after whitening.
     bank: float32[m, d] L2-normalised training features for knn, or None when the knn score is not kept.
+    background: float32[d + 1], the background head's weights and bias, or None.
   """
   whiten: np.ndarray
   means: np.ndarray
   bank: np.ndarray | None = None
+  background: np.ndarray | None = None
 
   def arrays(self) -> dict[str, np.ndarray]:
     """The arrays to store; the bank as float16 (half the size), which it already holds exactly."""
     bank = {} if self.bank is None else {"bank": self.bank.astype(np.float16)}
-    return {"whiten": self.whiten, "means": self.means, **bank}
+    background = {} if self.background is None else {"background": self.background}
+    return {"whiten": self.whiten, "means": self.means, **bank, **background}
 
   @classmethod
   def from_arrays(cls, arrays) -> "Reference":
-    return cls(arrays["whiten"], arrays["means"], arrays["bank"].astype(np.float32) if "bank" in arrays else None)
+    return cls(arrays["whiten"], arrays["means"], arrays["bank"].astype(np.float32) if "bank" in arrays else None,
+               arrays["background"] if "background" in arrays else None)
 
 
 def shared_covariance(features: np.ndarray, labels: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -85,14 +93,29 @@ def shared_covariance(features: np.ndarray, labels: np.ndarray, classes: int) ->
   return means, centred.T @ centred / len(x)
 
 
-def fit_reference(features: np.ndarray, labels: np.ndarray, classes: int, keep_bank: bool = True) -> Reference:
-  """The Mahalanobis statistics (and, with `keep_bank`, the knn bank) of training features float32[n, d]."""
+def fit_reference(features: np.ndarray, labels: np.ndarray, classes: int, keep_bank: bool = True,
+                  decoys: np.ndarray | None = None) -> Reference:
+  """The Mahalanobis statistics (and, with `keep_bank`, the knn bank) of training features float32[n, d], and
+  with `decoys` (float32[m, d], the features of decoys of the training split) the background head."""
   means, cov = shared_covariance(features, labels, classes)
   cov = cov + RIDGE * max(float(np.trace(cov)) / len(cov), 1e-12) * np.eye(len(cov))
   values, vectors = np.linalg.eigh(cov)
   whiten = vectors / np.sqrt(values)
   bank = _normalised(features).astype(np.float16).astype(np.float32) if keep_bank else None  # as stored
-  return Reference(whiten.astype(np.float32), (means @ whiten).astype(np.float32), bank)
+  head = None if decoys is None else fit_background(features, decoys)
+  return Reference(whiten.astype(np.float32), (means @ whiten).astype(np.float32), bank, head)
+
+
+def fit_background(known: np.ndarray, decoys: np.ndarray) -> np.ndarray:
+  """float32[d + 1] weights and bias of an L2-regularised logistic regression of decoys (1) against known
+  records (0), classes weighted equally, on standardised features (the standardisation folded in)."""
+  x = np.concatenate([known, decoys]).astype(np.float64)
+  y = np.r_[np.zeros(len(known)), np.ones(len(decoys))]
+  mean, std = x.mean(0), x.std(0)
+  std = np.where(std > 1e-6, std, 1.0)
+  model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000).fit((x - mean) / std, y)
+  w = model.coef_[0] / std
+  return np.r_[w, model.intercept_[0] - mean @ w].astype(np.float32)
 
 
 def _normalised(x: np.ndarray) -> np.ndarray:
@@ -130,6 +153,10 @@ def score(name: str, outputs: Outputs, temperature: float, reference: Reference)
     return mahalanobis(outputs.features, reference)
   if name == "knn":
     return knn(outputs.features, reference)
+  if name == "background":
+    if reference.background is None:
+      raise ValueError("this reference has no background head")
+    return (np.asarray(outputs.features, np.float32) @ reference.background[:-1] + reference.background[-1])
   raise ValueError(f"unknown novelty score {name!r}: choose one of {SCORES}")
 
 

@@ -1,6 +1,7 @@
 """The calibration and novelty stage: for every model of the run (components, plain ensembles, collaborative
 MLPs), a temperature fitted on validation, its effect on NLL, Brier score and ECE, and the novelty scores
-(`rcl.analysis.novelty`) on decoys and, with --holdout_families, on records of families no model learnt.
+(`rcl.analysis.novelty`) on decoys and, with --holdout_families, on records of families no model learnt. The
+background score learns from decoys of the training split, drawn apart from the evaluated ones.
 
 Everything chosen here (temperature, score, threshold) is chosen on validation sets: the validation split,
 decoys made from it, and the first half of the held-out families. The test split, its decoys and the other
@@ -85,6 +86,9 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
   novel = {name: {kind: _all_outputs(split, components, collaborative, batch) for kind, split in kinds.items()}
            for name, kinds in sets.items()}
   labels = {name: data.splits[name].labels for name in KNOWN}
+  train_decoys = [_all_outputs(decoys.decoy_split(data.splits["train"], kind, config.seed, config.data.max_len,
+                                                  len(KNOWN)), components, collaborative, batch)
+                  for kind in decoys.KINDS]
   cal_models, nov_models, reliability, curves = {}, {}, {}, {}
   for model in known["val"]:
     val, test = known["val"][model], known["test"][model]
@@ -97,7 +101,8 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
                           for when, t in (("before", 1.0), ("after", temperature))}
     chosen_score = config.novelty.score
     reference = novelty.fit_reference(training_features(model, features, collaborative),
-                                      data.splits["train"].labels, len(data.classes))
+                                      data.splits["train"].labels, len(data.classes),
+                                      decoys=np.concatenate([d[model].features for d in train_decoys]))
     per_score = {}
     for score in novelty.SCORES:
       val_known = novelty.score(score, val, temperature, reference)
@@ -122,6 +127,8 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
     curves[model] = per_score[chosen_score]["coverage"]
     if chosen_score != "knn":
       reference.bank = None
+    if chosen_score != "background":
+      reference.background = None
     directory = model_dir(config.workdir, model)
     os.makedirs(directory, exist_ok=True)
     write_npz(os.path.join(directory, REFERENCE_FILE), reference.arrays())
