@@ -181,7 +181,8 @@ def _trust(workdir: str, results: dict, spec: str, out: str, meta: dict) -> None
     chosen = nov["scores"][nov["chosen"]]
     meta["novelty"] = {"score": nov["chosen"], "threshold": chosen["threshold"], "keep": results["novelty"]["keep"],
                        "chosen_by": results["novelty"]["score_rule"],
-                       "val_auroc": {s: v["val_mean_auroc"] for s, v in nov["scores"].items()},
+                       "validation": {s: {"auroc": v["val_mean_auroc"], "false_acceptance": v["val_mean_false_acceptance"]}
+                                      for s, v in nov["scores"].items()},
                        "test": {"known_called": chosen["test_known_called"],
                                 "accuracy_called": chosen["test_accuracy_called"], **chosen["test"]}}
     with open(os.path.join(model_dir(workdir, spec), REFERENCE_FILE), "rb") as f:

@@ -320,6 +320,9 @@ def _evaluate(args) -> None:
     raise ValueError(f"--novel={args.novel}: no such file")
   made = [] if args.out is None else _check_out_dir(args.out, args.force)
   model, structure_cache, position = _prepare(args)
+  if args.novel is not None and model.novelty_rule is None:
+    raise ValueError(f"--novel: the bundle {args.model} has no novelty rule (exported by an older rcl, or from a run "
+                     "without the calibration and novelty stage)")
   duplicates = _Duplicates(args.input)
   if args.out is not None:
     os.makedirs(args.out, exist_ok=True)

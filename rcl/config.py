@@ -152,8 +152,8 @@ class NoveltyConfig:
       default=0.95, metadata=_help("Share of known-class validation records the novelty threshold keeps.",
                                    flag="keep", lower=0.01))
   score: str = dataclasses.field(
-      default="auto", metadata=_help("Novelty score of each model: 'auto' (the highest mean validation AUROC "
-                                     "over the validation novel sets) or one of them.",
+      default="auto", metadata=_help("Novelty score of each model: 'auto' (the lowest mean false-acceptance "
+                                     "rate over the validation novel sets at its threshold) or one of them.",
                                      choices=("auto",) + novelty.SCORES))
 
   def __post_init__(self):

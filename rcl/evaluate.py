@@ -107,8 +107,7 @@ def evaluate_novel(bundle: Bundle, known: dict, records: Iterable[Record], *, ch
   ignored) from the labelled records of `known` (an `evaluate` result): {'records', 'auroc',
   'false_acceptance' (the share called a class at the bundle's threshold), 'called_as': class -> count}."""
   if bundle.novelty_rule is None:
-    raise ValueError(f"the bundle {bundle.directory} has no novelty rule (exported before rcl 0.3 or from a run "
-                     "without the calibration and novelty stage): --novel needs one")
+    raise ValueError(f"the bundle {bundle.directory} has no novelty rule: --novel needs one")
   scores, calls = [], collections.Counter()
   for chunk in rows(bundle, records, chunk_size=chunk_size, workers=workers, structure_cache=structure_cache):
     scores.extend(row["novelty"] for row in chunk)

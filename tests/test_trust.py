@@ -180,7 +180,11 @@ def test_tiny_run_calibrates_scores_novelty_and_exports_it(real_data, tmp_path):
     cal = results["calibration"]["models"][name]
     assert cal["val"]["after"]["nll"] <= cal["val"]["before"]["nll"] + 1e-9  # T minimises validation NLL
     nov = results["novelty"]["models"][name]
-    assert nov["chosen"] == max(novelty.SCORES, key=lambda s: nov["scores"][s]["val_mean_auroc"])
+    assert nov["chosen"] == min(novelty.SCORES, key=lambda s: (nov["scores"][s]["val_mean_false_acceptance"],
+                                                               -nov["scores"][s]["val_mean_auroc"]))
+    energy = nov["scores"]["energy"]
+    assert energy["val_mean_false_acceptance"] == pytest.approx(
+        np.mean([v["false_acceptance"] for v in energy["val"].values()]))
     assert set(nov["scores"][nov["chosen"]]["test"]) == {"shuffled", "uniform", "families"}
   assert results["novelty"]["sets"]["test"]["families"] == results["novelty"]["holdout"]["test"]["records"] > 0
   report = (tmp_path / "run" / "report.md").read_text()

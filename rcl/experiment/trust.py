@@ -112,17 +112,20 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
       called = test_known <= limit
       per_score[score] = {
           "threshold": limit,
-          "val": {kind: novelty.auroc(val_known, novelty.score(score, out[model], temperature, reference))
-                  for kind, out in novel["val"].items()},
+          "val": {kind: {"auroc": novelty.auroc(val_known, s), "false_acceptance": novelty.accepted(s, limit)}
+                  for kind, out in novel["val"].items()
+                  for s in [novelty.score(score, out[model], temperature, reference)]},
           "test": {kind: {"auroc": novelty.auroc(test_known, s), "false_acceptance": novelty.accepted(s, limit)}
                    for kind, out in novel["test"].items()
                    for s in [novelty.score(score, out[model], temperature, reference)]},
           "test_known_called": float(called.mean()),
           "test_accuracy_called": float(correct[called].mean()) if called.any() else None,
           "coverage": novelty.coverage_curve(test_known, correct)}
-      per_score[score]["val_mean_auroc"] = float(np.mean(list(per_score[score]["val"].values())))
+      for measure in ("auroc", "false_acceptance"):
+        per_score[score][f"val_mean_{measure}"] = float(np.mean([v[measure] for v in per_score[score]["val"].values()]))
     if chosen_score == "auto":
-      chosen_score = max(novelty.SCORES, key=lambda s: per_score[s]["val_mean_auroc"])
+      chosen_score = min(novelty.SCORES, key=lambda s: (per_score[s]["val_mean_false_acceptance"],
+                                                         -per_score[s]["val_mean_auroc"]))
     nov_models[model] = {"chosen": chosen_score, "scores": per_score}
     curves[model] = per_score[chosen_score]["coverage"]
     if chosen_score != "knn":
@@ -145,6 +148,7 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
   return {"calibration": {"bins": calibration.BINS, "fitted_on": "val", "figure": reliability_path,
                           "models": cal_models},
           "novelty": {"keep": keep, "score_rule": "given" if config.novelty.score != "auto" else
-                      "highest mean validation AUROC over the validation novel sets",
+                      "the lowest mean false-acceptance rate over the validation novel sets at its "
+                      "threshold (ties: the higher mean validation AUROC)",
                       "sets": counts, "holdout": data.summary.get("holdout"), "figure": coverage_path,
                       "models": nov_models}}
