@@ -11,7 +11,6 @@ peak RSS is the process's own (`os.wait4`).
 
 from __future__ import annotations
 
-import gzip
 import os
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import time
 import numpy as np
 from absl import app, flags
 
+from experiments.bench_input import make_input
 from rcl.cli import shipped
 from rcl.data import location
 from rcl.data.fasta import read_fasta
@@ -33,18 +33,6 @@ _SOURCES = flags.DEFINE_list("sources", ["nrc/dataset_Rfam_6320_13classes.fasta"
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Data directory (default: rcl/data/location.py's rule).")
 _MUTATION = flags.DEFINE_float("mutation", 0.05, "Share of letters substituted in each drawn record.")
 _WORKERS = flags.DEFINE_integer("workers", 4, "rcl classify --workers.")
-
-
-def make_input(path: str, n: int, sequences: list[str], mutation: float, seed: int = 0) -> None:
-  """Writes n records drawn from `sequences`, each with `mutation` of its letters substituted, gzip."""
-  rng = np.random.default_rng(seed)
-  letters = np.frombuffer(b"ACGT", np.uint8)
-  with gzip.open(path, "wt", compresslevel=6) as f:
-    for i in range(n):
-      seq = np.frombuffer(sequences[rng.integers(len(sequences))].encode(), np.uint8).copy()
-      hit = rng.random(seq.size) < mutation
-      seq[hit] = letters[rng.integers(4, size=int(hit.sum()))]
-      f.write(f">r{i}\n{seq.tobytes().decode()}\n")
 
 
 def run(model: str | None, fasta: str, cache: str, workers: int) -> tuple[float, float, int]:

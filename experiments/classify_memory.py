@@ -18,7 +18,7 @@ import tempfile
 
 from absl import app, flags
 
-from experiments.classify_bench import make_input
+from experiments.bench_input import make_input
 from rcl.data import location
 from rcl.data.fasta import read_fasta
 
