@@ -346,6 +346,9 @@ def _evaluate(args) -> None:
           progress=lambda level: _progress(positions[-1], f"boundary noise {level:g}%: "))
       result = results[evaluate.reference_level(levels)]
   duplicates.warn()
+  if result.get("seen"):
+    print(f"warning: {result['seen']} of the {result['records']} records of {args.input} were in the model's training "
+          "or validation data (metrics on the unseen ones are reported apart)", file=sys.stderr)
   if args.novel is not None:
     result["novel"] = evaluate.evaluate_novel(model, result, _records(args.novel, False, None), chunk_size=args.chunk,
                                               workers=args.workers, structure_cache=structure_cache)
