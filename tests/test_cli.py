@@ -49,6 +49,26 @@ def test_the_shipped_bundle_is_small_verified_and_described():
   proc = _rcl("models", "test13_small")
   described = json.loads(proc.stdout)
   assert proc.returncode == 0 and len(described["classes"]) == 13 and described["class_names"] is None
+  assert described["temperature"] > 0 and described["novelty"]["keep"] == 0.95
+  assert described["novelty"]["score"] in described["novelty"]["validation"]
+
+
+def test_random_sequences_are_more_often_unclassified_than_real_ones(real_data, tmp_path):
+  """The shipped model's call column: uniform random sequences at nRC lengths fall above its novelty
+  threshold far more often than real records of its classes (BUILD.md, "Calibration and novelty")."""
+  from rcl.data.fasta import read_fasta  # noqa: PLC0415
+  real = read_fasta(os.path.join(real_data, "nrc", "dataset_Rfam_validated_2600_13classes.fasta"))[::26]
+  rng = np.random.default_rng(0)
+  fake = ["".join(rng.choice(list("ACGU"), len(r.sequence))) for r in real]
+  (tmp_path / "in.fa").write_text("".join(f">real{i}\n{r.sequence}\n" for i, r in enumerate(real)) +
+                                  "".join(f">fake{i}\n{s}\n" for i, s in enumerate(fake)))
+  proc = _rcl("classify", "--input=in.fa", cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+  rows = [line.split("\t") for line in proc.stdout.decode().splitlines()[1:]]
+  unclassified = {kind: np.mean([r[2] == "unclassified" for r in rows if r[0].startswith(kind)])
+                  for kind in ("real", "fake")}
+  assert unclassified["real"] < 0.1 and unclassified["fake"] > unclassified["real"] + 0.2
+  assert all(r[2] in ("unclassified", r[3]) and float(r[6]) == float(r[6]) for r in rows)
 
 
 def test_classify_with_the_shipped_model_from_gzip_stdin_in_jsonl(tmp_path):
@@ -203,6 +223,17 @@ def test_the_shipped_model_reproduces_its_recorded_val_and_test_accuracy(real_da
     split = data.splits[name]
     accuracy = np.mean(loaded.predict(split).argmax(1) == split.labels)
     assert accuracy == meta["provenance"][f"{name}_accuracy"], name
+  # Its novelty rule calls the share of known test records the run recorded (within a record: the bundle's
+  # CNNs read through narrower windows, ~1e-7 apart), and it knows which records it learnt from.
+  probs, scores = loaded.calibrated(loaded.outputs(data.splits["test"]))
+  assert loaded.temperature == meta["calibration"]["temperature"] != 1.0
+  assert np.mean(scores <= loaded.novelty_rule[1]) == pytest.approx(meta["novelty"]["test"]["known_called"],
+                                                                    abs=1.01 / len(scores))
+  assert (probs.argmax(1) == data.splits["test"].labels).mean() == meta["provenance"]["test_accuracy"]
+  from rcl.data import seen  # noqa: PLC0415
+  assert seen.contains(loaded.seen, data.splits["val"].sequences[:50]).all()
+  assert not seen.contains(loaded.seen, [s for s in data.splits["test"].sequences[:50]
+                                         if s not in set(data.splits["train"].sequences)]).any()
 
 
 def test_the_command_restarts_once_with_huge_pages_for_malloc(tmp_path):
