@@ -69,6 +69,29 @@ def training_features(name: str, features: dict[str, Features], collaborative: d
   return features[name]["train"]["LD"]
 
 
+def score_figures(score: str, model: str, known: dict, novel: dict, test_labels: np.ndarray, temperature: float,
+                  reference: novelty.Reference, keep: float) -> dict:
+  """One novelty score of one model: its threshold (from the known validation records and `keep`), AUROC
+  and false-acceptance rate on every validation and test novel set (with their validation means, what
+  chooses), the share of known test records called, their accuracy and the accuracy-coverage curve."""
+  def scores(outputs: dict[str, novelty.Outputs]) -> np.ndarray:
+    return novelty.score(score, outputs[model], temperature, reference)
+
+  val_known, test_known = scores(known["val"]), scores(known["test"])
+  limit = novelty.threshold(val_known, keep)
+  correct = known["test"][model].logits.argmax(-1) == test_labels
+  called = test_known <= limit
+  out = {"threshold": limit, "test_known_called": float(called.mean()),
+         "test_accuracy_called": float(correct[called].mean()) if called.any() else None,
+         "coverage": novelty.coverage_curve(test_known, correct)}
+  for name, known_scores in (("val", val_known), ("test", test_known)):
+    out[name] = {kind: {"auroc": novelty.auroc(known_scores, s), "false_acceptance": novelty.accepted(s, limit)}
+                 for kind, outputs in novel[name].items() for s in [scores(outputs)]}
+  for measure in ("auroc", "false_acceptance"):
+    out[f"val_mean_{measure}"] = float(np.mean([v[measure] for v in out["val"].values()]))
+  return out
+
+
 def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborative: dict,
           features: dict[str, Features], *, log: Log) -> dict:
   """{'calibration': ..., 'novelty': ...} for every model that reads the sequence alone (decoys have no fold).
@@ -103,26 +126,8 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
     reference = novelty.fit_reference(training_features(model, features, collaborative),
                                       data.splits["train"].labels, len(data.classes),
                                       decoys=np.concatenate([d[model].features for d in train_decoys]))
-    per_score = {}
-    for score in novelty.SCORES:
-      val_known = novelty.score(score, val, temperature, reference)
-      test_known = novelty.score(score, test, temperature, reference)
-      limit = novelty.threshold(val_known, keep)
-      correct = test.logits.argmax(-1) == labels["test"]
-      called = test_known <= limit
-      per_score[score] = {
-          "threshold": limit,
-          "val": {kind: {"auroc": novelty.auroc(val_known, s), "false_acceptance": novelty.accepted(s, limit)}
-                  for kind, out in novel["val"].items()
-                  for s in [novelty.score(score, out[model], temperature, reference)]},
-          "test": {kind: {"auroc": novelty.auroc(test_known, s), "false_acceptance": novelty.accepted(s, limit)}
-                   for kind, out in novel["test"].items()
-                   for s in [novelty.score(score, out[model], temperature, reference)]},
-          "test_known_called": float(called.mean()),
-          "test_accuracy_called": float(correct[called].mean()) if called.any() else None,
-          "coverage": novelty.coverage_curve(test_known, correct)}
-      for measure in ("auroc", "false_acceptance"):
-        per_score[score][f"val_mean_{measure}"] = float(np.mean([v[measure] for v in per_score[score]["val"].values()]))
+    per_score = {score: score_figures(score, model, known, novel, labels["test"], temperature, reference, keep)
+                 for score in novelty.SCORES}
     if chosen_score == "auto":
       chosen_score = min(novelty.SCORES, key=lambda s: (per_score[s]["val_mean_false_acceptance"],
                                                          -per_score[s]["val_mean_auroc"]))
