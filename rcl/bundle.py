@@ -40,7 +40,6 @@ from rcl.train.state import TrainState, create_state
 
 FORMAT = 3  # 2: CNNs may have a pooled head (hyper.cnn_head) and length buckets; 3: calibration, novelty, seen
 BUNDLE_FILE, MANIFEST_FILE, STANDARDISATION_FILE = "bundle.json", "manifest.json", "standardisation.npz"
-REFERENCE_FILE = "novelty.npz"  # the novelty score's training statistics (`rcl.analysis.novelty.Reference`)
 COLLAB_NETWORK = "collaborative"
 
 
@@ -185,8 +184,8 @@ def _trust(workdir: str, results: dict, spec: str, out: str, meta: dict) -> None
                                       for s, v in nov["scores"].items()},
                        "test": {"known_called": chosen["test_known_called"],
                                 "accuracy_called": chosen["test_accuracy_called"], **chosen["test"]}}
-    with open(os.path.join(model_dir(workdir, spec), REFERENCE_FILE), "rb") as f:
-      write_bytes(os.path.join(out, REFERENCE_FILE), f.read())
+    with open(os.path.join(model_dir(workdir, spec), novelty.FILE), "rb") as f:
+      write_bytes(os.path.join(out, novelty.FILE), f.read())
   seen_path = os.path.join(workdir, seen.FILE)
   if os.path.exists(seen_path):
     with open(seen_path, "rb") as f:
@@ -322,8 +321,8 @@ def load(directory: str) -> Bundle:
     states[COLLAB_NETWORK] = _restore(directory, COLLAB_NETWORK, mlp,
                                       {"features": np.zeros((2, meta["collaborative"]["inputs"]), np.float32)})
   reference = seen_digests = None
-  if os.path.exists(os.path.join(directory, REFERENCE_FILE)):
-    with np.load(os.path.join(directory, REFERENCE_FILE), allow_pickle=False) as f:
+  if os.path.exists(os.path.join(directory, novelty.FILE)):
+    with np.load(os.path.join(directory, novelty.FILE), allow_pickle=False) as f:
       reference = novelty.Reference.from_arrays(f)
   if os.path.exists(os.path.join(directory, seen.FILE)):
     with np.load(os.path.join(directory, seen.FILE), allow_pickle=False) as f:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from rcl.analysis.novelty import Outputs, energy
+from rcl.collab import combine, ensemble as ensembles
+from rcl.data.dataset import Split
+from rcl.train.predict import predict
 
 
 def component(prediction: dict[str, np.ndarray]) -> Outputs:
@@ -26,3 +29,23 @@ def collaborative(prediction: dict[str, np.ndarray]) -> Outputs:
   """A collaborative MLP (`rcl.collab.combine.predict_collaborative`): its logits, and its standardised
   combined input, the paper's features."""
   return Outputs(prediction["logits"], energy(prediction["logits"]), prediction["features"])
+
+
+def every_model(split: Split, components: dict, collaborative_models: dict, batch: int) -> dict[str, Outputs]:
+  """The outputs of every model of a run on `split`, each component network predicting once.
+
+  Args:
+    components: moniker -> (selected state, bucket lengths).
+    collaborative_models: spec -> (selected MLP state, feature mean, feature std); each brings its plain
+      ensemble ('Ensemble(A+E)'); a spec drawing on a component missing from `components` is left out.
+  """
+  predictions = {m: predict(state, split, batch, bucket_lengths=buckets) for m, (state, buckets) in components.items()}
+  out = {m: component(p) for m, p in predictions.items()}
+  for spec, (state, mean, std) in collaborative_models.items():
+    members = ensembles.members(spec)
+    if not set(members) <= set(components):
+      continue
+    out[ensembles.name(spec)] = ensemble([predictions[m] for m in members])
+    out[spec] = collaborative(
+        combine.predict_collaborative(spec, {m: predictions[m] for m in members}, state, mean, std, batch))
+  return out

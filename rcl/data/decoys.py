@@ -2,8 +2,8 @@
 
 'shuffled' keeps each sequence's exact dinucleotide counts (Altschul & Erickson 1985: a random Eulerian
 walk through the sequence's dinucleotide graph, drawn with Kandel et al.'s last-edge arborescence, so every
-such sequence is equally likely); 'uniform' draws every nucleotide from ACGT (records are stored in the DNA alphabet) with equal chance at the
-sequence's length.
+such sequence is equally likely); 'uniform' draws every nucleotide from ACGT (records are stored in the DNA
+alphabet) with equal chance at the sequence's length.
 """
 
 from __future__ import annotations

@@ -66,7 +66,8 @@ def hold_out(records: Sequence[Record], fraction: float, seed: int
     raise ValueError(f"cannot hold out 2 families while keeping every class ({len(names)} families)")
   halves = {NOVEL_SPLITS[0]: set(chosen[0::2]), NOVEL_SPLITS[1]: set(chosen[1::2])}
   novel = {name: [r for r, f in zip(records, families) if f in fams] for name, fams in halves.items()}
-  kept = [r for r, f in zip(records, families) if f not in set(chosen)]
+  held = set(chosen)
+  kept = [r for r, f in zip(records, families) if f not in held]
   summary = {"fraction": fraction, "seed": seed, "families": len(names),
              **{name: {"families": sorted(halves[name]), "records": len(novel[name])} for name in NOVEL_SPLITS}}
   return kept, novel, summary

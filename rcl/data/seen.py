@@ -23,6 +23,7 @@ def table(sequences: Iterable[str]) -> np.ndarray:
 
 
 def contains(digests: np.ndarray, sequences: Iterable[str]) -> np.ndarray:
-  """bool[n]: whether each sequence's digest is in the sorted table `digests`."""
+  """bool[n]: whether each sequence's digest is in the sorted table `digests` (a binary search each)."""
   probe = np.fromiter((digest(s) for s in sequences), np.uint64)
-  return np.isin(probe, digests, assume_unique=False)
+  at = np.minimum(np.searchsorted(digests, probe), max(len(digests) - 1, 0))
+  return (digests[at] == probe) if len(digests) else np.zeros(len(probe), bool)

@@ -10,12 +10,11 @@ from collections.abc import Callable
 import numpy as np
 
 from rcl.analysis.metrics import classification_metrics
-from rcl.collab import combine, ensemble
+from rcl.collab.outputs import every_model
 from rcl.config import ExperimentConfig
 from rcl.data import flanks
 from rcl.data.dataset import DataSet
 from rcl.report import figures
-from rcl.train.predict import predict
 
 Log = Callable[[str], None]
 EVALUATED = ("val", "test")
@@ -40,22 +39,14 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
     clean = data.splits[split_name]
     for level in levels:
       copy = flanks.flank_split(clean, level, config.seed, kind=kind, stream=stream, max_len=config.data.max_len)
-      outputs = {m: predict(state, copy, batch, bucket_lengths=buckets) for m, (state, buckets) in components.items()}
-      probs = {m: o["probs"] for m, o in outputs.items()}
-      for spec, (state, mean, std) in collaborative.items():
-        members = ensemble.members(spec)
-        if not set(members) <= set(components):
-          continue
-        probs[ensemble.name(spec)] = np.mean([probs[m] for m in members], axis=0).astype(np.float32)
-        probs[spec] = combine.predict_collaborative(spec, {m: outputs[m] for m in members}, state, mean, std,
-                                                   batch)["probs"]
-      for name, p in probs.items():
-        scores = classification_metrics(copy.labels, p.argmax(-1), len(data.classes))
+      outputs = every_model(copy, components, collaborative, batch)
+      for name, out in outputs.items():
+        scores = classification_metrics(copy.labels, out.logits.argmax(-1), len(data.classes))
         row = curves.setdefault(name, {}).setdefault(split_name, {"accuracy": [], "f1_macro": []})
         row["accuracy"].append(scores["accuracy"])
         row["f1_macro"].append(scores["f1_macro"])
       log(f"[boundary noise] {split_name} at {level:g}%: " +
-          ", ".join(f"{n} {curves[n][split_name]['accuracy'][-1]:.4f}" for n in probs))
+          ", ".join(f"{n} {curves[n][split_name]['accuracy'][-1]:.4f}" for n in outputs))
   path = os.path.join("figures", "boundary_noise.png")
   os.makedirs(os.path.join(config.workdir, "figures"), exist_ok=True)
   figures.boundary_noise(os.path.join(config.workdir, path), levels,

@@ -16,7 +16,8 @@ from collections.abc import Callable
 import numpy as np
 
 from rcl.analysis import calibration, novelty
-from rcl.collab import combine, ensemble, outputs as model_outputs
+from rcl.collab import combine, ensemble
+from rcl.collab.outputs import every_model
 from rcl.collab.features import Features
 from rcl.config import ExperimentConfig
 from rcl.data import decoys
@@ -24,11 +25,9 @@ from rcl.data.dataset import DataSet, Split
 from rcl.experiment.evaluation import model_dir
 from rcl.experiment.results import write_npz
 from rcl.report import figures
-from rcl.train.predict import predict
 
 Log = Callable[[str], None]
 KNOWN = ("val", "test")
-REFERENCE_FILE = "novelty.npz"  # in a model's directory: the statistics its distance scores compare with
 
 
 def novel_sets(config: ExperimentConfig, data: DataSet) -> dict[str, dict[str, Split]]:
@@ -40,20 +39,6 @@ def novel_sets(config: ExperimentConfig, data: DataSet) -> dict[str, dict[str, S
                  for kind in decoys.KINDS}
     if name in data.novel and len(data.novel[name]):
       out[name]["families"] = data.novel[name]
-  return out
-
-
-def _all_outputs(split: Split, components: dict, collaborative: dict, batch: int) -> dict[str, novelty.Outputs]:
-  """Every model's `novelty.Outputs` on `split`."""
-  predictions = {m: predict(state, split, batch, bucket_lengths=buckets) for m, (state, buckets) in components.items()}
-  out = {m: model_outputs.component(p) for m, p in predictions.items()}
-  for spec, (state, mean, std) in collaborative.items():
-    members = ensemble.members(spec)
-    if not set(members) <= set(components):
-      continue
-    out[ensemble.name(spec)] = model_outputs.ensemble([predictions[m] for m in members])
-    out[spec] = model_outputs.collaborative(
-        combine.predict_collaborative(spec, {m: predictions[m] for m in members}, state, mean, std, batch))
   return out
 
 
@@ -104,12 +89,12 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
   if not components:
     return {}
   batch, keep = config.fit.eval_batch_size, config.novelty.keep
-  known = {name: _all_outputs(data.splits[name], components, collaborative, batch) for name in KNOWN}
+  known = {name: every_model(data.splits[name], components, collaborative, batch) for name in KNOWN}
   sets = novel_sets(config, data)
-  novel = {name: {kind: _all_outputs(split, components, collaborative, batch) for kind, split in kinds.items()}
+  novel = {name: {kind: every_model(split, components, collaborative, batch) for kind, split in kinds.items()}
            for name, kinds in sets.items()}
   labels = {name: data.splits[name].labels for name in KNOWN}
-  train_decoys = [_all_outputs(decoys.decoy_split(data.splits["train"], kind, config.seed, config.data.max_len,
+  train_decoys = [every_model(decoys.decoy_split(data.splits["train"], kind, config.seed, config.data.max_len,
                                                   len(KNOWN)), components, collaborative, batch)
                   for kind in decoys.KINDS]
   cal_models, nov_models, reliability, curves = {}, {}, {}, {}
@@ -139,7 +124,7 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
       reference.background = None
     directory = model_dir(config.workdir, model)
     os.makedirs(directory, exist_ok=True)
-    write_npz(os.path.join(directory, REFERENCE_FILE), reference.arrays())
+    write_npz(os.path.join(directory, novelty.FILE), reference.arrays())
     chosen = per_score[chosen_score]
     log(f"[trust] {model}: T {temperature:.3f}, test ECE {cal_models[model]['test']['before']['ece']:.4f} -> "
         f"{cal_models[model]['test']['after']['ece']:.4f}; novelty by {chosen_score}: test known called "
