@@ -14,7 +14,7 @@ import jax
 from absl import app, flags, logging
 
 from experiments import config_flags
-from rcl import allocator
+from rcl import allocator, files
 from rcl.config import ExperimentConfig
 from rcl.data import location
 from rcl.experiment import spread
@@ -96,7 +96,7 @@ def main(argv):
     print("--spread: this run is a single process (no --distributed, no launcher), so it does all the work itself",
           flush=True)
   callbacks = {"log": lambda s: print(s, flush=True), "on_epoch": _progress(), "on_fold": _fold_progress()}
-  if not distributed.is_writer():  # process 0 alone reports
+  if not files.is_writer():  # process 0 alone reports
     callbacks = {"log": lambda s: None, "on_epoch": None, "on_fold": None}
   try:
     config = config_flags.build(ExperimentConfig())

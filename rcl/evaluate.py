@@ -19,7 +19,7 @@ from rcl.bundle import Bundle
 from rcl.classify import TSV_HEADER, UNCLASSIFIED, format_row, rows
 from rcl.data import flanks, seen
 from rcl.data.fasta import Record
-from rcl.experiment.results import write_text
+from rcl.files import write_text
 
 PER_CLASS_COLUMNS = ("precision", "recall", "f1", "specificity", "support")
 

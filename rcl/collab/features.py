@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 from rcl.data.dataset import SPLITS, DataSet, Split
-from rcl.experiment.results import write_npz
+from rcl.files import write_npz
 from rcl.train.predict import predict, sample
 from rcl.train.state import TrainState
 
@@ -49,7 +49,7 @@ def extract(state: TrainState, data: DataSet, *, bucket_lengths: Sequence[int] |
 
 
 def save(path: str, features: Features) -> None:
-  """Writes the tables to `path` (.npz) as every run output is written (`results.write_npz`: atomically,
+  """Writes the tables to `path` (.npz) as every run output is written (`files.write_npz`: atomically,
   by process 0 alone)."""
   write_npz(path, {f"{split}/{kind}": arr for split, kinds in features.items() for kind, arr in kinds.items()})
 

@@ -6,11 +6,12 @@ import dataclasses
 import os
 from collections.abc import Callable
 
+from rcl import files
 from rcl.config import ExperimentConfig
 from rcl.data import seen
 from rcl.data.dataset import SPLITS, DataSet, load_dataset
 from rcl.data.structure import attach_structures, fold_all
-from rcl.experiment import identity, results
+from rcl.experiment import identity
 from rcl.models import monikers
 
 Log = Callable[[str], None]
@@ -46,10 +47,10 @@ def load(config: ExperimentConfig, *, log: Log, on_fold: FoldLog | None = None) 
 def write(config: ExperimentConfig, data: DataSet) -> None:
   """Writes vocabulary.json, splits.json, data_summary.json and the digests of the training and validation
   sequences (`rcl.data.seen`) under the workdir."""
-  results.write_json(os.path.join(config.workdir, "vocabulary.json"), {"classes": data.classes})
-  results.write_json(os.path.join(config.workdir, "splits.json"), {n: split.ids for n, split in data.splits.items()})
-  results.write_json(os.path.join(config.workdir, "data_summary.json"), data.summary)
-  results.write_npz(os.path.join(config.workdir, seen.FILE),
+  files.write_json(os.path.join(config.workdir, "vocabulary.json"), {"classes": data.classes})
+  files.write_json(os.path.join(config.workdir, "splits.json"), {n: split.ids for n, split in data.splits.items()})
+  files.write_json(os.path.join(config.workdir, "data_summary.json"), data.summary)
+  files.write_npz(os.path.join(config.workdir, seen.FILE),
                     {"digests": seen.table(s for name in ("train", "val") for s in data.splits[name].sequences)})
 
 

@@ -7,10 +7,10 @@ import re
 
 import numpy as np
 
+from rcl import files
 from rcl.analysis import significance
 from rcl.analysis.metrics import class_report, classification_metrics
 from rcl.data.dataset import DataSet
-from rcl.experiment import results
 from rcl.report import figures
 
 
@@ -37,7 +37,7 @@ def evaluate(workdir: str, seed: int, name: str, entry: dict, probs: dict[str, n
   """
   labels = {n: data.splits[n].labels for n in ("val", "test")}
   os.makedirs(model_dir(workdir, name), exist_ok=True)
-  results.write_npz(os.path.join(model_dir(workdir, name), "predictions.npz"), {n: probs[n] for n in ("val", "test")})
+  files.write_npz(os.path.join(model_dir(workdir, name), "predictions.npz"), {n: probs[n] for n in ("val", "test")})
   predicted = {n: probs[n].argmax(-1) for n in ("val", "test")}
   for split in ("val", "test"):
     entry[split] = classification_metrics(labels[split], predicted[split], len(data.classes))

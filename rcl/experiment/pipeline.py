@@ -6,10 +6,11 @@ import dataclasses
 import os
 from collections.abc import Callable, Sequence
 
+from rcl import files
 from rcl.analysis import stability
 from rcl.config import ExperimentConfig
 from rcl.experiment import (boundary, collaborative, components, data as data_stage, feature_study, identity,
-                            results, sweep, training, trust)
+                            sweep, training, trust)
 from rcl.models import monikers
 from rcl.report import markdown, provenance
 from rcl.train import sharding
@@ -41,7 +42,7 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
     for batch_size in (config.fit.batch_size, config.fit.eval_batch_size):
       sharding.check_batch_size(batch_size, mesh)
   os.makedirs(config.workdir, exist_ok=True)
-  results.write_json(os.path.join(config.workdir, "config.json"), {"command": command, **dataclasses.asdict(config)})
+  files.write_json(os.path.join(config.workdir, "config.json"), {"command": command, **dataclasses.asdict(config)})
   data_stage.write(config, data)
   out: dict = {"dataset": config.data.dataset, "seed": config.seed, "environment": provenance.environment(),
                "protocol": data.summary["protocol"], "models": {}, "ensembles": {}, "collaborative": {}}
@@ -52,19 +53,19 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
         config, data, moniker, log=log, on_epoch=on_epoch)
     if moniker.input_kind == "seq":  # flanks change a record's fold: structure readers sit out boundary noise
       component_states[moniker.name] = (state, config.bucket_lengths(moniker.arch))
-    results.write_json(path, out)
+    files.write_json(path, out)
   collab_results, collab_models = collaborative.stage(config, data, component_features, out["models"], log=log,
                                                       on_epoch=on_epoch)
   out.update(collab_results)
-  results.write_json(path, out)
+  files.write_json(path, out)
   stages = (lambda: boundary.stage(config, data, component_states, collab_models, log=log),
             lambda: trust.stage(config, data, component_states, collab_models, component_features, log=log),
             lambda: feature_study.stage(config, component_features, log=log),
             lambda: sweep.stage(config, data, log=log, on_epoch=on_epoch))
   for stage in stages:
     out.update(stage())
-    results.write_json(path, out)
-  results.write_text(os.path.join(config.workdir, "report.md"), markdown.report(config, out, data.summary, command))
+    files.write_json(path, out)
+  files.write_text(os.path.join(config.workdir, "report.md"), markdown.report(config, out, data.summary, command))
   log(f"wrote {path} and report.md")
   return out
 
@@ -89,7 +90,7 @@ def summarize_seeds(config: ExperimentConfig, seeds: Sequence[int], runs: Sequen
              "protocol": runs[0]["protocol"], "stability": stability.aggregate(runs),
              "comparisons": stability.comparisons(runs),
              "per_seed": {str(s): os.path.join(f"seed_{s}", "results.json") for s in seeds}}
-  results.write_json(os.path.join(config.workdir, "results.json"), summary)
-  results.write_text(os.path.join(config.workdir, "report.md"), markdown.stability_report(config, summary, command))
+  files.write_json(os.path.join(config.workdir, "results.json"), summary)
+  files.write_text(os.path.join(config.workdir, "report.md"), markdown.stability_report(config, summary, command))
   log(f"wrote {os.path.join(config.workdir, 'results.json')} (mean +- sd over {len(seeds)} seeds)")
   return summary

@@ -37,8 +37,9 @@ from collections.abc import Callable, Sequence
 
 import jax
 
+from rcl import files
 from rcl.config import ExperimentConfig
-from rcl.experiment import pipeline, results, sweep
+from rcl.experiment import pipeline, sweep
 from rcl.report import markdown
 from rcl.train import distributed
 
@@ -161,7 +162,7 @@ def _seeds(config, seeds, group: _Group, command, log) -> dict:
     path = os.path.join(config.workdir, f"seed_{seed}", "results.json")
     if not os.path.exists(path):
       os.makedirs(os.path.dirname(path), exist_ok=True)
-      results.write_json(path, runs[str(seed)])
+      files.write_json(path, runs[str(seed)])
   return pipeline.summarize_seeds(config, seeds, [runs[str(s)] for s in seeds], command=command, log=log)
 
 
@@ -183,9 +184,9 @@ def _sweep(config, group: _Group, command, log) -> dict:
     return {}
   out = _read(os.path.join(config.workdir, "results.json"))
   out["sweep"] = sweep.merge(parts, os.path.join(config.workdir, "sweep"))
-  results.write_json(os.path.join(config.workdir, "results.json"), out)
+  files.write_json(os.path.join(config.workdir, "results.json"), out)
   summary = _read(os.path.join(config.workdir, "data_summary.json"))
-  results.write_text(os.path.join(config.workdir, "report.md"), markdown.report(config, out, summary, command))
+  files.write_text(os.path.join(config.workdir, "report.md"), markdown.report(config, out, summary, command))
   log(f"wrote {os.path.join(config.workdir, 'results.json')} with the sweep's {len(out['sweep']['levels'])} levels "
       f"from {len(parts)} group(s)")
   return out

@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import jax
 
+from rcl import files
 from rcl.analysis import joint
 from rcl.config import ExperimentConfig
-from rcl.experiment import evaluation, results
+from rcl.experiment import evaluation
 from rcl.report.scalars import ScalarLog
 from rcl.train import sharding
 from rcl.train.loop import FitConfig, FitResult, NonFiniteLoss, fit
@@ -40,7 +41,7 @@ def train(config: ExperimentConfig, name: str, model, train_split, val_split, fi
     raise ValueError(f"[{name}] {e}") from None
   finally:
     scalars.close()
-  results.write_json(os.path.join(directory, "history.json"), result.history)
+  files.write_json(os.path.join(directory, "history.json"), result.history)
   entry = {"parameters": int(sum(x.size for x in jax.tree.leaves(result.state.params))),
            "epochs": len(result.history["val_accuracy"]), "selected_epoch": result.selected_epoch,
            "selection": result.selection, "resumed_from_epoch": result.resumed_from,

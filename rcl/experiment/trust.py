@@ -23,7 +23,7 @@ from rcl.config import ExperimentConfig
 from rcl.data import decoys
 from rcl.data.dataset import DataSet, Split
 from rcl.experiment.evaluation import model_dir
-from rcl.experiment.results import write_npz
+from rcl.files import write_npz
 from rcl.report import figures
 
 Log = Callable[[str], None]

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rcl import files
 from rcl.analysis.joint import accuracy_slope
 from rcl.models import noise
-from rcl.train import distributed
 
 
 def _pyplot():
@@ -21,7 +21,7 @@ def _pyplot():
 
 def _save(fig, path: str, dpi: int) -> None:
   """Writes and closes a figure; with several processes only process 0 writes (rcl.train.distributed)."""
-  if distributed.is_writer():
+  if files.is_writer():
     fig.savefig(path, dpi=dpi)
   _pyplot().close(fig)
 

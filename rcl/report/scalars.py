@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tensorboardX import SummaryWriter
 
-from rcl.train import distributed
+from rcl import files
 
 
 class ScalarLog:
@@ -17,7 +17,7 @@ class ScalarLog:
   def __init__(self, logdir: str):
     self.logdir = logdir
     # With several processes (rcl.train.distributed), process 0 alone logs.
-    self._writer = SummaryWriter(logdir) if distributed.is_writer() else None
+    self._writer = SummaryWriter(logdir) if files.is_writer() else None
 
   def write(self, epoch: int, logs: dict[str, float]) -> None:
     if self._writer is None:

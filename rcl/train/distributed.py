@@ -10,7 +10,7 @@ On CPUs the cross-process collectives run over gloo.
 
 Files: Orbax writes checkpoints collectively (every process calls save; the primary one writes
 replicated arrays); everything else (results.json, report.md, figures, features, logs) is written by
-process 0 alone (`is_writer`). The distributed service checks heartbeats: when a process dies, the
+process 0 alone (`rcl.files.is_writer`). The distributed service checks heartbeats: when a process dies, the
 others stop with an error instead of waiting for it (within `heartbeat_timeout` seconds, sooner when a
 collective notices the closed connection).
 
@@ -79,11 +79,6 @@ def initialize(enabled: bool = False, *, coordinator: str | None = None, num_pro
   jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id,
                              heartbeat_timeout_seconds=heartbeat_timeout, initialization_timeout=init_timeout)
   return True
-
-
-def is_writer() -> bool:
-  """Whether this process writes the run's files (process 0; the only one without distribution)."""
-  return jax.process_index() == 0
 
 
 def _store():

@@ -1,6 +1,6 @@
-"""The one writer of an experiment's JSON and text outputs: written whole and atomically (a temporary
-file beside the target, flushed to disk, then renamed over it), so a reader or a killed run never sees
-half a file."""
+"""Every file a run or a command writes: whole and atomically (a temporary file beside the target, flushed
+to disk, then renamed over it), so a reader or a killed run never sees half a file; and the one rule of who
+writes (process 0 of a multi-process run)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,19 @@ import io
 import json
 import os
 
+import jax
 import numpy as np
 
-from rcl.train import distributed
+
+def is_writer() -> bool:
+  """Whether this process writes the run's files (process 0; the only one without distribution)."""
+  return jax.process_index() == 0
 
 
 def write_bytes(path: str, data: bytes) -> None:
   """Writes `data` to `path.tmp`, fsyncs it and renames it over `path`; with several processes, in process 0
-  only (rcl.train.distributed)."""
-  if not distributed.is_writer():
+  only (`is_writer`)."""
+  if not is_writer():
     return
   tmp = path + ".tmp"
   with open(tmp, "wb") as f:
