@@ -30,7 +30,7 @@ from rcl.data.encoding import encode_sequences
 from rcl.data.fetch import sha256
 from rcl.data.structure import attach_structures
 from rcl.experiment import boundary
-from rcl.experiment.results import write_bytes, write_npz
+from rcl.files import write_bytes, write_npz
 from rcl.experiment.evaluation import model_dir
 from rcl.models import cnn, monikers
 from rcl.models.mlp import CollabMLP
@@ -41,6 +41,7 @@ from rcl.train.state import TrainState, create_state
 FORMAT = 3  # 2: CNNs may have a pooled head (hyper.cnn_head) and length buckets; 3: calibration, novelty, seen
 BUNDLE_FILE, MANIFEST_FILE, STANDARDISATION_FILE = "bundle.json", "manifest.json", "standardisation.npz"
 COLLAB_NETWORK = "collaborative"
+SHAPES = ("fast", "training", "padded")  # the input shapes a bundle's networks may read (`Bundle.buckets`)
 
 
 class BundleError(ValueError):
@@ -230,30 +231,39 @@ class Bundle:
   def needs_structure(self) -> bool:
     return any(n["inputs"] != "seq" for n in self.meta["networks"].values())
 
-  def buckets(self, name: str, cnn_windows: bool = True) -> tuple[Sequence[int] | None, Sequence[int] | None]:
-    """(padded lengths, capacities) network `name` reads batches in: the training buckets of an RNN or of a
-    CNN with a pooled head; a Flatten-head CNN's exact inference windows (`rcl.models.cnn.windows`), or its
-    full width."""
+  def buckets(self, name: str, shapes: str = "fast") -> tuple[Sequence[int] | None, Sequence[int] | None]:
+    """(padded lengths, capacities) network `name` reads batches in.
+
+    Args:
+      shapes: "fast": an RNN's (or a pooled-head CNN's) training buckets, a Flatten-head CNN's exact
+        inference windows (`rcl.models.cnn.windows`); "training": the shapes training evaluated in (buckets,
+        a Flatten-head CNN at full width); "padded": every network at full width.
+    """
+    if shapes not in SHAPES:
+      raise ValueError(f"shapes={shapes!r}: choose one of {', '.join(SHAPES)}")
     net = self.meta["networks"][name]
+    if shapes == "padded":
+      return None, None
     if net["arch"] != "cnn" or net["buckets"]:  # a pooled CNN head reads length buckets as the RNN does
       return net["buckets"], None
-    if not cnn_windows:
+    if shapes == "training":
       return None, None
     return cnn.windows(self.meta["max_len"], self.meta["hyper"]["cnn_kernel"], self.meta["hyper"]["cnn_blocks"])
 
-  def _networks(self, split: Split, cnn_windows: bool) -> dict[str, dict[str, np.ndarray]]:
+  def _networks(self, split: Split, shapes: str) -> dict[str, dict[str, np.ndarray]]:
     """Every component network's predictions (`rcl.train.predict.predict`) on `split`."""
     outputs = {}
     for name, state in self.states.items():
       if name != COLLAB_NETWORK:
-        lengths, capacities = self.buckets(name, cnn_windows)
+        lengths, capacities = self.buckets(name, shapes)
         outputs[name] = predict(state, split, self.meta["eval_batch_size"], bucket_lengths=lengths,
                                 capacities=capacities)
     return outputs
 
-  def outputs(self, split: Split, cnn_windows: bool = True) -> novelty.Outputs:
-    """The model's uncalibrated `novelty.Outputs` (logits, energy, features) on an encoded split."""
-    networks = self._networks(split, cnn_windows)
+  def outputs(self, split: Split, shapes: str = "fast") -> novelty.Outputs:
+    """The model's uncalibrated `novelty.Outputs` (logits, energy, features) on an encoded split, its networks
+    reading the given `shapes` (`buckets`)."""
+    networks = self._networks(split, shapes)
     if "ensemble" in self.meta:
       return model_outputs.ensemble([networks[m] for m in self.meta["ensemble"]["members"]])
     if COLLAB_NETWORK not in self.states:
@@ -269,17 +279,16 @@ class Bundle:
     scores = None if rule is None else novelty.score(rule[0], outputs, self.temperature, self.reference)
     return probs, scores
 
-  def predict(self, split: Split, cnn_windows: bool = True) -> np.ndarray:
+  def predict(self, split: Split, shapes: str = "fast") -> np.ndarray:
     """float32[n, classes] uncalibrated probabilities (as training evaluated them) for an encoded split
     (with `sec` attached when the bundle's networks read structure), in split order.
 
-    With `cnn_windows` a CNN reads each sequence through the narrowest inference window that holds it
-    (the same function, ~1.7x faster on nRC's lengths, equal to the full-width result to ~1e-7 as float
-    sums are ordered differently); without, through its full width, as training evaluated it, so that
-    the training workdir's predictions are reproduced bit for bit.
+    `shapes` (`buckets`): "fast" reads each sequence through the narrowest shape that holds it (the same
+    function; float sums are ordered differently, so results agree to rounding); "training" reproduces the
+    training workdir's predictions bit for bit.
     """
     batch = self.meta["eval_batch_size"]
-    outputs = self._networks(split, cnn_windows)
+    outputs = self._networks(split, shapes)
     if "ensemble" in self.meta:
       return np.mean([outputs[m]["probs"] for m in self.meta["ensemble"]["members"]], axis=0).astype(np.float32)
     if COLLAB_NETWORK not in self.states:

@@ -116,7 +116,7 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
     bundle.export(str(workdir), spec, str(out))
     loaded = bundle.load(str(out))
     saved = np.load(workdir / "models" / directory / "predictions.npz")["test"]
-    np.testing.assert_array_equal(loaded.predict(split, cnn_windows=False), saved, err_msg=spec)
+    np.testing.assert_array_equal(loaded.predict(split, shapes="training"), saved, err_msg=spec)
     windowed = loaded.predict(split)
     np.testing.assert_array_equal(windowed.argmax(1), saved.argmax(1), err_msg=spec)
     np.testing.assert_allclose(windowed, saved, rtol=0, atol=1e-6, err_msg=spec)
