@@ -3,16 +3,14 @@
 XLA on CPU allocates each execution's buffers with malloc and frees them when it returns. A batch's
 activations are tens of MB (RNN E at batch 256: float32[L, 256, 128] per direction, the CNN's first
 feature maps), so glibc serves them with mmap, returns them to the kernel on free, and the next execution
-touches fresh pages: `rcl classify` took ~135 minor page faults per sequence, 4 KiB each, and spent a
-sixth of its CPU time in the kernel. With glibc's `glibc.malloc.hugetlb=1` tunable, malloc marks those
-regions MADV_HUGEPAGE, so one fault maps 2 MiB (perf stat, 10,000 nRC records, shipped LD(A)+LD(E)
-model: 1.35 M -> 0.10 M page faults, system time 5.0 s -> 2.3 s; 100,000 records 83 s -> 69 s, peak RSS
-unchanged; BUILD.md "Model bundles and the rcl command").
+touches fresh pages, taking a minor page fault per 4 KiB page in the kernel. With glibc's
+`glibc.malloc.hugetlb=1` tunable, malloc marks those regions MADV_HUGEPAGE, so one fault maps 2 MiB and
+the kernel's share of the work shrinks (BUILD.md, "Measurements behind code choices").
 
 Tunables are read when a process starts, so the `rcl` command re-executes itself once with the tunable
 added. (Keeping freed memory in the process instead, with mallopt: one arena, no mmap, no trimming, was
-as fast but let the peak RSS wander from 1.0 to 1.6 GB between identical runs.) Elsewhere than Linux with
-glibc nothing changes; an older glibc ignores the unknown tunable.
+not kept: its peak RSS was not reproducible between identical runs.) Elsewhere than Linux with glibc
+nothing changes; an older glibc ignores the unknown tunable.
 """
 
 from __future__ import annotations

@@ -70,9 +70,9 @@ def rows(bundle: Bundle, records: Iterable[Record], *, chunk_size: int = 4096, t
   for a bundle without a novelty rule), the top_k (class, probability) pairs and flags.
 
   `workers` chunks are predicted at once, each in its own thread: XLA runs computations from different
-  threads concurrently, which keeps the cores busy through the RNN's sequential scan (LD(A)+LD(E) on 2
-  cores: 728, 921 and 953 records/s with 1, 2 and 4 workers; BUILD.md). At most workers + 1 chunks are
-  held. An error met while reading is raised after the rows of every chunk read before it.
+  threads concurrently, which keeps the cores busy through the RNN's sequential scan (BUILD.md,
+  "Measurements behind code choices"). At most workers + 1 chunks are held. An error met while reading is
+  raised after the rows of every chunk read before it.
   """
   classes, max_len = bundle.classes, bundle.meta["max_len"]
   shortest = bundle.meta.get("provenance", {}).get("train_length_min")

@@ -8,7 +8,7 @@ import pytest
 from sklearn.cross_decomposition import CCA
 from sklearn.decomposition import PCA
 
-from rcl.analysis import cca
+from rcl.analysis import cca, cca_simulation
 
 
 def _planted(n: int = 600, p: int = 5, q: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +105,7 @@ RHOS = np.linspace(0, 1, 11)
 
 
 def test_curve_monotone_reproducible_and_chunk_invariant():
-  curve = cca.simulate_cca_curve(120, 6, 6, RHOS, 16, 0, chunk=16)
+  curve = cca_simulation.simulate_cca_curve(120, 6, 6, RHOS, 16, 0, chunk=16)
   assert set(curve) >= {"rho", "mean", "std", "trials", "n", "p", "q"}
   assert curve["trials"] == 16 and (curve["n"], curve["p"], curve["q"]) == (120, 6, 6)
   assert np.all(np.diff(curve["mean"]) > 0)
@@ -113,11 +113,11 @@ def test_curve_monotone_reproducible_and_chunk_invariant():
   assert curve["std"][-1] == pytest.approx(0.0, abs=1e-5)
   assert 0 < curve["mean"][0] < 0.5
   calls = []
-  again = cca.simulate_cca_curve(120, 6, 6, RHOS, 16, jax.random.key(0), chunk=5,
-                                 progress=lambda done, total: calls.append((done, total)))
+  again = cca_simulation.simulate_cca_curve(120, 6, 6, RHOS, 16, jax.random.key(0), chunk=5,
+                                            progress=lambda done, total: calls.append((done, total)))
   np.testing.assert_array_equal(curve["mean"], again["mean"])
   assert calls == [(5, 16), (10, 16), (15, 16), (16, 16)]
-  other = cca.simulate_cca_curve(120, 6, 6, RHOS, 16, 1, chunk=16)
+  other = cca_simulation.simulate_cca_curve(120, 6, 6, RHOS, 16, 1, chunk=16)
   assert not np.allclose(curve["mean"], other["mean"])
 
 
@@ -125,12 +125,12 @@ def test_curve_monotone_reproducible_and_chunk_invariant():
 def test_curve_equals_explicit_statistic(dtype, atol):
   n, p, q, trials, rhos = 80, 7, 5, 3, np.array([0.0, 0.4, 0.9, 1.0])
   key = jax.random.key(7)
-  curve = cca.simulate_cca_curve(n, p, q, rhos, trials, key, dtype=dtype, keep_trials=True)
-  first = cca.simulate_cca_curve(n, p, q, rhos, trials, key, dtype=dtype, statistic="first",
-                                 keep_trials=True)
+  curve = cca_simulation.simulate_cca_curve(n, p, q, rhos, trials, key, dtype=dtype, keep_trials=True)
+  first = cca_simulation.simulate_cca_curve(n, p, q, rhos, trials, key, dtype=dtype, statistic="first",
+                                            keep_trials=True)
   keys = jax.random.split(key, trials)
   with jax.enable_x64(dtype == "float64"):
-    draws = [np.asarray(cca._draw_trial(k, n, p, q, np.dtype(dtype)), dtype=np.float64) for k in keys]
+    draws = [np.asarray(cca_simulation._draw_trial(k, n, p, q, np.dtype(dtype)), dtype=np.float64) for k in keys]
   for i, w in enumerate(draws):
     x, z = w[:, :p], w[:, p:]
     for j, rho in enumerate(rhos):
@@ -141,20 +141,20 @@ def test_curve_equals_explicit_statistic(dtype, atol):
 
 def test_curve_rejects_bad_shapes():
   with pytest.raises(ValueError):
-    cca.simulate_cca_curve(100, 4, 6, RHOS, 2, 0)
+    cca_simulation.simulate_cca_curve(100, 4, 6, RHOS, 2, 0)
   with pytest.raises(ValueError):
-    cca.simulate_cca_curve(10, 6, 6, RHOS, 2, 0)
+    cca_simulation.simulate_cca_curve(10, 6, 6, RHOS, 2, 0)
   with pytest.raises(ValueError):
-    cca.simulate_cca_curve(100, 6, 6, [0.5, 1.2], 2, 0)
+    cca_simulation.simulate_cca_curve(100, 6, 6, [0.5, 1.2], 2, 0)
 
 
 def test_representative_correlation_inverts_curve():
-  curve = cca.simulate_cca_curve(120, 6, 6, RHOS, 16, 0, chunk=16)
-  assert cca.representative_correlation(curve["mean"][5], curve) == pytest.approx(0.5, abs=1e-9)
+  curve = cca_simulation.simulate_cca_curve(120, 6, 6, RHOS, 16, 0, chunk=16)
+  assert cca_simulation.representative_correlation(curve["mean"][5], curve) == pytest.approx(0.5, abs=1e-9)
   mid = 0.5 * (curve["mean"][7] + curve["mean"][8])
-  assert 0.7 < cca.representative_correlation(mid, curve) < 0.8
-  assert cca.representative_correlation(0.0, curve) == 0.0
-  assert cca.representative_correlation(1.5, curve) == 1.0
+  assert 0.7 < cca_simulation.representative_correlation(mid, curve) < 0.8
+  assert cca_simulation.representative_correlation(0.0, curve) == 0.0
+  assert cca_simulation.representative_correlation(1.5, curve) == 1.0
   flat = dict(curve, mean=np.ones_like(curve["mean"]))
   with pytest.raises(ValueError):
-    cca.representative_correlation(0.5, flat)
+    cca_simulation.representative_correlation(0.5, flat)

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from rcl.analysis import cca
+from rcl.analysis import cca, cca_simulation
 from rcl.report import figures
 
 PAPER = (0.95, 0.85)  # Sec. 4: an observed canonical correlation of 0.95 means a uniform correlation of about 0.85
@@ -35,17 +35,18 @@ def run(x: np.ndarray, y: np.ndarray, names: tuple[str, str], trials: int, n_rho
   observed = float(correlations.mean())
   p, q = cca.feature_rank(x), cca.feature_rank(y)
   rhos = np.linspace(0.0, 1.0, n_rhos)
-  curve = cca.simulate_cca_curve(x.shape[0], max(p, q), min(p, q), rhos, trials, seed)
-  representative = cca.representative_correlation(observed, curve)
+  curve = cca_simulation.simulate_cca_curve(x.shape[0], max(p, q), min(p, q), rhos, trials, seed)
+  representative = cca_simulation.representative_correlation(observed, curve)
   # The paper's wording is "average canonical correlation"; the first (largest) one is what a
   # one-component CCA reports, and is calibrated too so a reader can compare either with the paper.
-  first_curve = cca.simulate_cca_curve(x.shape[0], max(p, q), min(p, q), rhos, trials, seed, statistic="first")
-  first_representative = cca.representative_correlation(float(correlations[0]), first_curve)
+  first_curve = cca_simulation.simulate_cca_curve(x.shape[0], max(p, q), min(p, q), rhos, trials, seed,
+                                                  statistic="first")
+  first_representative = cca_simulation.representative_correlation(float(correlations[0]), first_curve)
   _, ratio_x = cca.pca(x, 1)
   _, ratio_y = cca.pca(y, 1)
   # Which statistic turns the paper's observed 0.95 into its representative 0.85 at our shapes?
-  paper_rho = {"average": cca.representative_correlation(PAPER[0], curve),
-               "largest": cca.representative_correlation(PAPER[0], first_curve)}
+  paper_rho = {"average": cca_simulation.representative_correlation(PAPER[0], curve),
+               "largest": cca_simulation.representative_correlation(PAPER[0], first_curve)}
   figures.figure5(os.path.join(outdir, "fig5.png"),
                   [("average canonical correlation", curve, observed, representative),
                    ("largest canonical correlation", first_curve, float(correlations[0]), first_representative)],

@@ -16,8 +16,8 @@ receptive field lies wholly in the padding holds exactly what an all-padding inp
 position whose receptive field ends before a window's edge is computed exactly from that window alone.
 The model therefore reads a batch narrower than L (a window of width W, `windows`) as: the convolution
 stack over the window, joined at each row's `zero_start` to the stack's output for one all-padding
-input of width L; then the head as usual. For nRC's lengths this does ~0.6x of the full width's
-convolution work.
+input of width L; then the head as usual. The convolution work then follows the records' lengths rather
+than L, and most records are much shorter than L.
 """
 
 import functools
@@ -81,7 +81,7 @@ def max_pool2(x: jax.Array) -> jax.Array:
   """x[b, W, c] -> [b, W // 2, c]: `nn.max_pool(x, (2,), strides=(2,))` (a trailing odd position dropped),
   with the same gradient (all of it to the first of tied maxima) computed as a select between the pairs:
   XLA's CPU backend turns max_pool's own gradient (select-and-scatter) into a scatter with index iotas,
-  which cost more than all the step's other element-wise work (BUILD.md, "Speed"). The forward pass stays
+  which is costly on a CPU (BUILD.md, "Measurements behind code choices"). The forward pass stays
   XLA's reduce-window, which fuses with the BatchNorm before it."""
   return nn.max_pool(x, (2,), strides=(2,))
 

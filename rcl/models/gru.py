@@ -7,7 +7,7 @@ and likewise `backward_rnn`), so checkpoints and bundles of either load in the o
 the engineering:
 
 - one `lax.scan` over time for both directions (two independent matmul chains per step, which XLA
-  overlaps; stacking the directions on a batch axis of size 2 measured slower): step i reads the forward
+  overlaps, rather than the directions stacked on a batch axis of size 2): step i reads the forward
   direction at time i and the backward direction at time L-1-i, whose state is held at 0 past each
   sequence's end, so it starts at the sequence's last position as flax's does (no gathers of the
   inputs or outputs);
@@ -17,12 +17,12 @@ the engineering:
 - backpropagation through time written by hand (`jax.custom_vjp`): the backward scan carries the
   states' cotangents and makes one [b, 3h] x [3h, h] product per direction and step, and the weights'
   gradients are one GEMM each over all L x b positions afterwards. Autodiff of the scan instead
-  accumulated them step by step and turned the gates' slices into pads and adds: an RNN E training step
-  (batch 64, padded to 1000) 0.81 -> 0.58 s on this 2-core AVX2 CPU (BUILD.md, "Speed").
+  accumulates them step by step and turns the gates' slices into pads and adds, which costs time in every
+  training step (BUILD.md, "Measurements behind code choices").
 
 The input projection is not hoisted out of the scan: inputs are 8-11 one-hot channels, so the per-step
-[b, c] x [c, 3h] product is cheap, while the hoisted float32[L, 2, b, 3h] tensor made the scan 2.5x
-slower on CPU.
+[b, c] x [c, 3h] product is cheap, while hoisting it would write and read back a float32[L, 2, b, 3h]
+tensor.
 """
 
 from __future__ import annotations
@@ -115,8 +115,8 @@ def _bigru_scan_forward(xs, held, cells):
 
 
 def _flat_t(a: jax.Array, b: jax.Array) -> jax.Array:
-  """sum over the two leading axes of a[L, b, m] (x) b[L, b, n] -> float32[m, n], as one GEMM (XLA's dot
-  contracting two axes at once ran 4x slower on CPU)."""
+  """sum over the two leading axes of a[L, b, m] (x) b[L, b, n] -> float32[m, n], as one 2-D GEMM over the
+  L x b rows: XLA's CPU backend runs that much faster than a dot contracting two axes at once."""
   return jax.lax.dot_general(a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1]), (((0,), (0,)), ((), ())),
                              preferred_element_type=jnp.float32)
 
@@ -166,7 +166,8 @@ class BiGRU(nn.Module):
     hidden: units per direction.
     dtype: the products' dtype (inputs and weights cast to it; the state stays float32).
 
-  The scan runs one time step per iteration: unrolling it by 2-8 was 2-32% slower on CPU.
+  The scan runs one time step per iteration: unrolling it does not pay on CPU (BUILD.md, "Measurements
+  behind code choices").
   """
   hidden: int
   dtype: str = "float32"

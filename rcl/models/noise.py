@@ -7,7 +7,8 @@ levels can be trained in one vmapped step (rcl.train.population).
 
 Both layers draw 16-bit uniform fields, four per Threefry hash (`fields16`), instead of JAX's one hash
 per 32-bit sample (its default, partitionable Threefry XORs a hash's two output words into one): the
-draws were a third of the CNN's training step on a CPU (BUILD.md, "Speed"). 16 bits are ample for both:
+fewer hashes make the draws cheaper, and they are a large part of the CNN's training step on a CPU
+(BUILD.md, "Measurements behind code choices"). 16 bits are ample for both:
 dropout's keep probability is exact to 2^-16, and the noise is the inverse normal CDF at the midpoints of
 2^16 equal-probability cells (|z| <= 4.3 sigma; mean 0 and standard deviation 1 to within 2e-5).
 """

@@ -70,8 +70,8 @@ class RNN(nn.Module):
     self.bigru = BiGRU(self.hidden, dtype=self.dtype)
     self.pool = AttentionPool(self.attention, dtype=self.dtype)
     # As in the CNN, where noise follows BatchNorm, the noise meets unit-scale features, so sigma = lambda
-    # means the same corruption in both families (the pooled GRU outputs differ between sequences by only
-    # ~0.05). Running statistics rather than BatchNorm's per-batch ones: length buckets make batches far
+    # means the same corruption in both families (the pooled GRU outputs themselves differ little between
+    # sequences). Running statistics rather than BatchNorm's per-batch ones: length buckets make batches far
     # from random samples (see RunningNorm).
     self.norm = RunningNorm(axis_name=self.batch_axis)
     self.gaussian = GaussianNoise(self.noise)

@@ -10,8 +10,8 @@ class RunningNorm(nn.Module):
 
   Unlike BatchNorm, the output never depends on the other rows of the batch: training and evaluation
   standardise alike, with the estimates (no gradient flows into them). That matters for the RNN, whose
-  length-bucketed batches are far from random samples (a 16-bucket batch of 32 holds 40% of one class
-  against 17% for a random batch): BatchNorm's per-batch centring there differs from its running mean
+  length-bucketed batches are far from random samples (records of similar length often share a class):
+  BatchNorm's per-batch centring there differs from its running mean
   at evaluation, and validation accuracy swings. The estimates are exponential moving averages of the
   batch mean and of the batch second moment (so the variance is that of the whole training stream, not
   an average of within-batch variances), bias-corrected as in Adam so that the first step already uses

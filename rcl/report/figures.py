@@ -12,7 +12,8 @@ from rcl.models import noise
 
 
 def _pyplot():
-  """matplotlib's pyplot on the file-only Agg backend, imported on first use (it costs 0.6 s at start-up)."""
+  """matplotlib's pyplot on the file-only Agg backend, imported on first use: commands that draw nothing
+  should not pay for importing it at start-up."""
   import matplotlib  # noqa: PLC0415
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # noqa: PLC0415
