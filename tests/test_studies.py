@@ -5,16 +5,17 @@ import os
 
 import numpy as np
 
+from rcl.analysis import joint
 from rcl.experiment import feature_study, sweep
 from rcl.data.dataset import DataSet
 from rcl.models.monikers import MONIKERS, Hyper
-from rcl.train.loop import FitConfig
+from rcl.train.fit_config import FitConfig
 from tests.test_train import synthetic
 
 
 def test_plateau_and_fig3_levels():
-  assert sweep.plateau_level([0, 0.5, 1.0, 1.5], [0.1, 0.5, 0.8, 0.805]) == 1.0
-  assert sweep.plateau_level([0, 0.5, 1.0], [0.1, None, 0.2]) == 1.0
+  assert joint.plateau_level([0, 0.5, 1.0, 1.5], [0.1, 0.5, 0.8, 0.805]) == 1.0
+  assert joint.plateau_level([0, 0.5, 1.0], [0.1, None, 0.2]) == 1.0
   assert sweep.pick_fig3_levels([0.0, 0.6, 1.2, 1.8]) == [0.0, 1.2, 1.8]
 
 

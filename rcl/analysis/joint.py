@@ -43,3 +43,12 @@ def coefficients(history: dict[str, list[float]], burn_in: int = 0) -> dict[str,
       "loss": joint_learning_coefficient(history["train_loss"], history["val_loss"], burn_in),
       "slope": accuracy_slope(history["train_accuracy"], history["val_accuracy"], burn_in),
   }
+
+
+def plateau_level(levels: Sequence[float], coefficients: Sequence[float | None], tol: float = 0.01) -> float | None:
+  """The smallest level after which the coefficient never rises by more than `tol` (where it stops rising)."""
+  pairs = [(lv, c) for lv, c in zip(levels, coefficients) if c is not None]
+  for i, (level, c) in enumerate(pairs):
+    if all(later - c <= tol for _, later in pairs[i + 1:]):
+      return level
+  return None

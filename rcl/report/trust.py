@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rcl.report.tables import fmt, head
+
 _SET_NAMES = {"shuffled": "dinucleotide-shuffled decoys", "uniform": "uniform random decoys",
               "families": "held-out families"}
 
@@ -12,7 +14,7 @@ def calibration_section(cal: dict) -> list[str]:
            f"One temperature per model, fitted on the validation split by NLL (golden-section search on log T); "
            f"ECE over {cal['bins']} equal-width confidence bins. Validation is where T was fitted; test is "
            "reported only.", "",
-           "| Model | T | test NLL | test Brier | test ECE | val ECE |", "|---|---|---|---|---|---|"]
+           *head(["Model", "T", "test NLL", "test Brier", "test ECE", "val ECE"])]
   for name, m in cal["models"].items():
     b, a = m["test"]["before"], m["test"]["after"]
     lines.append(f"| {name} | {m['temperature']:.3f} | {b['nll']:.4f} → {a['nll']:.4f} | "
@@ -36,18 +38,16 @@ def novelty_section(nov: dict) -> list[str]:
            + f"Score per model: {nov['score_rule']}. Threshold: the score below which {nov['keep']:.0%} of the "
            "known-class validation records lie; above it a record is 'unclassified'. Test figures are reported "
            "only.", "",
-           "| Model | score | test known called | accuracy of called | "
-           + " | ".join(f"{_SET_NAMES.get(k, k)}: AUROC / false acceptance" for k in test_sets) + " |",
-           "|---|---|---|---|" + "---|" * len(test_sets)]
+           *head(["Model", "score", "test known called", "accuracy of called",
+                  *(f"{_SET_NAMES.get(k, k)}: AUROC / false acceptance" for k in test_sets)])]
   for name, m in nov["models"].items():
     s = m["scores"][m["chosen"]]
-    accuracy = f"{s['test_accuracy_called']:.4f}" if s["test_accuracy_called"] is not None else "–"
-    lines.append(f"| {name} | {m['chosen']} | {s['test_known_called']:.4f} | {accuracy} | "
+    lines.append(f"| {name} | {m['chosen']} | {s['test_known_called']:.4f} | {fmt(s['test_accuracy_called'], '.4f')} | "
                  + " | ".join(f"{s['test'][k]['auroc']:.3f} / {s['test'][k]['false_acceptance']:.3f}"
                               for k in test_sets) + " |")
   scores = list(next(iter(nov["models"].values()))["scores"])
   lines += ["", "Every score on the validation novel sets (what chose): mean AUROC / mean false acceptance at its "
-                "threshold:", "", "| Model | " + " | ".join(scores) + " |", "|---|" + "---|" * len(scores)]
+                "threshold:", "", *head(["Model", *scores])]
   for name, m in nov["models"].items():
     lines.append(f"| {name} | " + " | ".join(f"{m['scores'][s]['val_mean_auroc']:.3f} / "
                                              f"{m['scores'][s]['val_mean_false_acceptance']:.3f}" for s in scores)
