@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from rcl import bundle, evaluate
-from rcl.cli import resolve_model
+from rcl import bundle
+from rcl.bundle_evaluation import boundary_noise, labelled_metrics, report
+from rcl.cli.model_lookup import resolve_model
 from rcl.data import flanks
 from rcl.data.fasta import iter_records, read_fasta
 
@@ -31,9 +32,9 @@ def labelled(real_data, tmp_path):
 
 
 def test_level_zero_is_plain_evaluation_and_other_levels_flank_every_record(model, labelled, monkeypatch):
-  plain = evaluate.evaluate(model, iter_records(labelled), chunk_size=16)
+  plain = labelled_metrics.evaluate(model, iter_records(labelled), chunk_size=16)
   seen = []  # the sequences evaluate() is given, per level
-  real = evaluate.evaluate
+  real = labelled_metrics.evaluate
 
   def spy(bundle_, records, **kw):
     def follow(rs):
@@ -43,10 +44,11 @@ def test_level_zero_is_plain_evaluation_and_other_levels_flank_every_record(mode
     seen.append([])
     return real(bundle_, follow(records), **kw)
 
-  monkeypatch.setattr(evaluate, "evaluate", spy)
+  monkeypatch.setattr(labelled_metrics, "evaluate", spy)
   predictions = io.StringIO()
-  results, noise = evaluate.evaluate_boundary_noise(model, lambda: iter_records(labelled), [200, 0], kind="uniform",
-                                                    seed=3, chunk_size=16, predictions=predictions)
+  results, noise = boundary_noise.evaluate_boundary_noise(model, lambda: iter_records(labelled), [200, 0],
+                                                          kind="uniform", seed=3, chunk_size=16,
+                                                          predictions=predictions)
   clean = [r.sequence for r in iter_records(labelled)]
   assert seen[1] == clean and results[1]["metrics"] == plain["metrics"] and "boundary_noise" not in results[1]
   rng = flanks.level_rng(3, 200)  # the protocol: one stream per level, records in file order
@@ -61,15 +63,15 @@ def test_level_zero_is_plain_evaluation_and_other_levels_flank_every_record(mode
   # predictions.tsv holds the clean level (the reference), whatever the order of the levels
   lengths = [int(line.split("\t")[1]) for line in predictions.getvalue().splitlines()[1:]]
   assert lengths == [len(s) for s in clean]
-  assert "with 200% uniform flanks (seed 3)" in evaluate.summary(results[0])
+  assert "with 200% uniform flanks (seed 3)" in report.summary(results[0])
 
 
 def test_levels_are_checked(model, labelled):
   for levels, problem in (([0, -1], "got -1"), ([], "no boundary noise levels"), ([float("nan")], "got nan")):
     with pytest.raises(ValueError, match=problem):
-      evaluate.evaluate_boundary_noise(model, lambda: iter_records(labelled), levels)
+      boundary_noise.evaluate_boundary_noise(model, lambda: iter_records(labelled), levels)
   with pytest.raises(ValueError, match="kind must be one of"):
-    evaluate.evaluate_boundary_noise(model, lambda: iter_records(labelled), [0], kind="mixed")
+    boundary_noise.evaluate_boundary_noise(model, lambda: iter_records(labelled), [0], kind="mixed")
 
 
 def _rcl(*args, cwd):

@@ -1,0 +1,1 @@
+"""Labelled evaluation of a model bundle on FASTA records (`rcl evaluate`)."""
