@@ -8,16 +8,17 @@ checkpoints go under --out.
 """
 
 import dataclasses
-import json
 import os
 
 import numpy as np
 from absl import app, flags, logging
 
 from rcl.collab import ensemble, features
-from rcl.config import ExperimentConfig, from_dict
 from rcl.data.dataset import load_dataset
 from rcl.experiment.collaborative import evaluate_ensemble, train_collaborative
+from rcl.experiment.export import load_run_config
+from rcl.results import RunResults
+from rcl.workdir import FEATURES, RESULTS, Workdir
 
 def _variants() -> dict[str, dict]:
   """Training features x input noise sigma x selection rule."""
@@ -40,18 +41,14 @@ _OUT = flags.DEFINE_string("out", "runs/collab_study", "Scratch directory for th
 
 
 def _load(workdir: str):
-  with open(os.path.join(workdir, "config.json")) as f:
-    saved = json.load(f)
-  saved.pop("command")
-  config = from_dict(ExperimentConfig, saved)
+  config, _ = load_run_config(workdir)
   d = config.data
   data = load_dataset(d.files, train_files=d.train_files, val_files=d.val_files, test_files=d.test_files,
                       seed=config.seed, max_len=d.max_len, fractions=d.fractions, on_conflict=d.on_conflict)
   monikers = {m for spec in config.collab.specs for m in ensemble.members(spec)}
-  feats = {m: features.load(os.path.join(workdir, "models", m, "features.npz")) for m in monikers}
-  with open(os.path.join(workdir, "results.json")) as f:
-    results = json.load(f)
-  return config, data, feats, results
+  layout = Workdir(workdir)
+  feats = {m: features.load(layout.model_file(m, FEATURES)) for m in monikers}
+  return config, data, feats, RunResults.read(layout.file(RESULTS))
 
 
 def main(argv):
@@ -68,11 +65,11 @@ def main(argv):
         cfg = dataclasses.replace(config, workdir=scratch, collab=collab)
         entry, _, _ = train_collaborative(cfg, data, spec, feats, log=lambda s: None)
         baseline, _ = evaluate_ensemble(cfg, data, spec, feats)
-        component = max(ensemble.members(spec), key=lambda m: results["models"][m]["val"]["accuracy"])
-        val.append(entry["val"]["accuracy"])
-        test.append(entry["test"]["accuracy"])
-        best.append(results["models"][component]["test"]["accuracy"])
-        plain.append(baseline["test"]["accuracy"])
+        component = max(ensemble.members(spec), key=lambda m: results.models[m].accuracy("val"))
+        val.append(entry.accuracy("val"))
+        test.append(entry.accuracy())
+        best.append(results.models[component].accuracy())
+        plain.append(baseline.accuracy())
       rows.append((variant, spec, val, test, best, plain))
       print(f"{variant:24s} {spec:14s} val {' '.join(f'{v:.4f}' for v in val)} mean {np.mean(val):.4f} | "
             f"test mean {np.mean(test):.4f} (best component {np.mean(best):.4f}, ensemble {np.mean(plain):.4f})",

@@ -2,7 +2,8 @@
 
 One flag per leaf field: named by the field (with the prefix its enclosing field's metadata gives) or by
 metadata 'flag' ('flag': None: no flag, the default stands); help, 'choices' and 'lower' bound from its
-metadata; default from the dataclass. Lists are comma-separated.
+metadata, or from its enclosing field's metadata 'fields' (field name -> metadata) for a dataclass defined
+without flag metadata (`rcl.config.fields`); default from the dataclass. Lists are comma-separated.
 """
 
 from __future__ import annotations
@@ -14,15 +15,20 @@ import typing
 from absl import flags
 
 
-def _leaves(instance, prefix: str = ""):
-  """(flag name, field, type, default value) of every leaf field under `instance`, and nested ones."""
-  hints = typing.get_type_hints(type(instance))
+def _fields(instance, described: dict | None):
+  """(field, its flag metadata, value) of every field of the dataclass `instance`."""
   for field in dataclasses.fields(instance):
-    value = getattr(instance, field.name)
+    yield field, {**field.metadata, **(described or {}).get(field.name, {})}, getattr(instance, field.name)
+
+
+def _leaves(instance, prefix: str = "", described: dict | None = None):
+  """(flag name, metadata, type, default value) of every leaf field under `instance`, and nested ones."""
+  hints = typing.get_type_hints(type(instance))
+  for field, meta, value in _fields(instance, described):
     if dataclasses.is_dataclass(value):
-      yield from _leaves(value, prefix + field.metadata.get("prefix", field.name + "_"))
-    elif field.metadata.get("flag", prefix + field.name) is not None:
-      yield field.metadata.get("flag", prefix + field.name), field, hints[field.name], value
+      yield from _leaves(value, prefix + meta.get("prefix", field.name + "_"), meta.get("fields"))
+    elif meta.get("flag", prefix + field.name) is not None:
+      yield meta.get("flag", prefix + field.name), meta, hints[field.name], value
 
 
 def _item_type(kind):
@@ -42,16 +48,16 @@ def _is_optional(kind) -> bool:
 def define(default) -> None:
   """Defines a flag for every leaf field of the configuration instance `default` (its values are the
   flags' defaults)."""
-  for name, field, kind, value in _leaves(default):
-    help_text = field.metadata.get("help", field.name)
-    item, lower = _item_type(kind), field.metadata.get("lower")
+  for name, meta, kind, value in _leaves(default):
+    help_text = meta.get("help", name)
+    item, lower = _item_type(kind), meta.get("lower")
     if _is_sequence(kind):
       flags.DEFINE_list(name, [str(v) for v in value], help_text)
       if item is not str:
         bound = f" >= {lower}" if lower is not None else ""
         flags.register_validator(name, _list_validator(item, lower), f"--{name} takes {item.__name__} values{bound}")
-    elif "choices" in field.metadata:
-      flags.DEFINE_enum(name, value, list(field.metadata["choices"]), help_text)
+    elif "choices" in meta:
+      flags.DEFINE_enum(name, value, list(meta["choices"]), help_text)
     elif item is bool:
       flags.DEFINE_bool(name, value, help_text)
     elif item is int:
@@ -75,18 +81,17 @@ def _list_validator(item, lower):
 def build(default, values=None):
   """The configuration of `default`'s type with every flagged field taken from the parsed flags."""
   values = values if values is not None else flags.FLAGS
-  return _build(default, "", values)
+  return _build(default, "", values, None)
 
 
-def _build(instance, prefix: str, values):
+def _build(instance, prefix: str, values, described: dict | None):
   hints = typing.get_type_hints(type(instance))
   out = {}
-  for field in dataclasses.fields(instance):
-    value = getattr(instance, field.name)
+  for field, meta, value in _fields(instance, described):
     if dataclasses.is_dataclass(value):
-      out[field.name] = _build(value, prefix + field.metadata.get("prefix", field.name + "_"), values)
+      out[field.name] = _build(value, prefix + meta.get("prefix", field.name + "_"), values, meta.get("fields"))
       continue
-    name = field.metadata.get("flag", prefix + field.name)
+    name = meta.get("flag", prefix + field.name)
     if name is None:
       out[field.name] = value
       continue

@@ -5,6 +5,7 @@ the flags become the configuration, and the library does the work.
 """
 
 import dataclasses
+import json
 import logging as std_logging
 import os
 import shlex
@@ -15,7 +16,7 @@ from absl import app, flags, logging
 
 from experiments import config_flags
 from rcl import allocator, files
-from rcl.config import ExperimentConfig
+from rcl.config import ExperimentConfig, from_dict
 from rcl.data import location
 from rcl.experiment import spread
 from rcl.experiment.pipeline import run_experiment, run_seeds
@@ -46,6 +47,9 @@ _SPREAD_GROUP = flags.DEFINE_integer(
     "spread_group", 1, "With --spread: processes per group; each group trains its share as one distributed job of "
     "its own (data parallel over the group's devices with --data_parallel).", lower_bound=1)
 _JOIN_TIMEOUT = flags.DEFINE_integer("join_timeout", 300, "Seconds to wait for every process to join.", lower_bound=1)
+_CONFIG_FILE = flags.DEFINE_string(
+    "config_file", None, "Run exactly the configuration in this JSON file (a run's config.json, or a --spread "
+    "share's); the experiment flags are then ignored.")
 _CPU_DEVICES = flags.DEFINE_integer(
     "cpu_devices", 0, "On a CPU, run as this many host devices (one per core) so that --data_parallel uses every "
     "core; 0 leaves JAX's default (one).", lower_bound=0)
@@ -75,6 +79,29 @@ def _fold_progress():
   return on_fold
 
 
+def _configuration() -> ExperimentConfig:
+  """The run's configuration: from --config_file (its data paths already resolved), else from the flags, their
+  data paths taken relative to the data directory."""
+  if _CONFIG_FILE.value:
+    with open(_CONFIG_FILE.value, encoding="utf-8") as f:
+      values = json.load(f)
+    values.pop("command", None)  # a run's config.json records its command line beside the configuration
+    return from_dict(ExperimentConfig, values)
+  config = config_flags.build(ExperimentConfig())
+  return dataclasses.replace(config, data=config.data.resolved(location.data_dir(_DATA_DIR.value).path))
+
+
+def _share_command(config_file: str, coordinates: spread.Coordinates | None) -> list[str]:
+  """A --spread share's child: this entry point on the share's configuration, with this job's process settings,
+  single-process or one process of the group's own distributed job."""
+  job = [f"--cpu_devices={_CPU_DEVICES.value}", f"--heartbeat_timeout={_HEARTBEAT.value}",
+         f"--join_timeout={_JOIN_TIMEOUT.value}"]
+  place = ["--nodistributed"] if coordinates is None else [
+      "--distributed", f"--coordinator_address={coordinates.address}", f"--num_processes={coordinates.num_processes}",
+      f"--process_id={coordinates.process_id}"]
+  return [sys.executable, "-m", "experiments.run", f"--config_file={config_file}", *job, *place]
+
+
 def main(argv):
   del argv
   allocator.restart_with_huge_pages()  # XLA's per-call buffers (rcl/allocator.py)
@@ -99,17 +126,13 @@ def main(argv):
   if not files.is_writer():  # process 0 alone reports
     callbacks = {"log": lambda s: None, "on_epoch": None, "on_fold": None}
   try:
-    config = config_flags.build(ExperimentConfig())
-    where = location.data_dir(_DATA_DIR.value)
-    config = dataclasses.replace(config, data=config.data.resolved(where.path))
+    config = _configuration()
     data = config.data
-    location.require(data.files + data.train_files + data.val_files + data.test_files, where,
-                     progress=lambda line: print(line, flush=True))
+    location.require(data.files + data.train_files + data.val_files + data.test_files,
+                     location.data_dir(_DATA_DIR.value), progress=lambda line: print(line, flush=True))
     if _SPREAD.value and several:
-      child = lambda extra: [sys.executable, "-m", "experiments.run", *sys.argv[1:], "--nospread",  # noqa: E731
-                             "--nodistributed", *extra]
-      spread.run(config, [int(s) for s in _SEEDS.value], child, group_size=_SPREAD_GROUP.value, command=command,
-                 log=lambda line: print(f"[process {jax.process_index()}] {line}", flush=True))
+      spread.run(config, [int(s) for s in _SEEDS.value], _share_command, group_size=_SPREAD_GROUP.value,
+                 command=command, log=lambda line: print(f"[process {jax.process_index()}] {line}", flush=True))
     elif _SEEDS.value:
       run_seeds(config, [int(s) for s in _SEEDS.value], command=command, **callbacks)
     else:

@@ -13,7 +13,7 @@ import pytest
 from rcl.config import ArchConfig, DataConfig, ExperimentConfig, SweepConfig
 from rcl.experiment.pipeline import run_experiment
 from rcl.models.monikers import Hyper
-from rcl.train.loop import FitConfig
+from rcl.train.fit_config import FitConfig
 from tests.test_train import synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

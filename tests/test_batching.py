@@ -17,32 +17,32 @@ def _split(n, seed=0, max_len=300):
 def test_fixed_batches_cover_each_row_once():
   split = _split(103)
   out = list(batches(split, 16, seed=0, epoch=2))
-  assert all(b["seq"].shape == (16, 300) for b in out)
-  seen = np.concatenate([b["index"][b["mask"] > 0] for b in out])
+  assert all(b["seq"].shape == (16, 300) and "index" not in b for b, _ in out)
+  seen = np.concatenate([index[b["mask"] > 0] for b, index in out])
   assert sorted(seen.tolist()) == list(range(103))
   again = list(batches(split, 16, seed=0, epoch=2))
-  assert all(np.array_equal(a["index"], b["index"]) for a, b in zip(out, again))
+  assert all(np.array_equal(a[1], b[1]) for a, b in zip(out, again))
   other = list(batches(split, 16, seed=0, epoch=3))
-  assert not np.array_equal(out[0]["index"], other[0]["index"])
+  assert not np.array_equal(out[0][1], other[0][1])
 
 
 def test_buckets_cover_once_with_few_shapes():
   split = _split(500)
   buckets = (64, 128, 300)
   out = list(batches(split, 32, seed=1, epoch=0, bucket_lengths=buckets))
-  shapes = {b["seq"].shape for b in out}
+  shapes = {b["seq"].shape for b, _ in out}
   assert shapes <= {(32, 64), (32, 128), (32, 300)} and len(shapes) == 3
-  seen = np.concatenate([b["index"][b["mask"] > 0] for b in out])
+  seen = np.concatenate([index[b["mask"] > 0] for b, index in out])
   assert sorted(seen.tolist()) == list(range(500))
-  for b in out:
+  for b, index in out:
     assert (b["length"] <= b["seq"].shape[1]).all()
-    np.testing.assert_array_equal(b["seq"], split.seq[b["index"], : b["seq"].shape[1]])
-    assert (split.lengths[b["index"]] <= b["seq"].shape[1]).all()  # nothing is cut by bucketing
+    np.testing.assert_array_equal(b["seq"], split.seq[index, : b["seq"].shape[1]])
+    assert (split.lengths[index] <= b["seq"].shape[1]).all()  # nothing is cut by bucketing
   # Fewer padded positions than padding everything to 300.
-  assert sum(b["seq"].size for b in out) < 0.75 * len(out) * 32 * 300
+  assert sum(b["seq"].size for b, _ in out) < 0.75 * len(out) * 32 * 300
   assert len(plan_batches(split, 32, seed=1, bucket_lengths=buckets)) == len(out)
   # Leftovers move up a bucket: one short batch at most, in the longest bucket, and no more batches
   # than the rows need.
-  short = [b for b in out if b["mask"].sum() < 32]
+  short = [b for b, _ in out if b["mask"].sum() < 32]
   assert len(short) <= 1 and all(b["seq"].shape[1] == 300 for b in short)
   assert len(out) == -(-500 // 32)

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from rcl import bundle
-from rcl.cli import resolve_model, shipped
+from rcl.cli.model_lookup import resolve_model, shipped
 from rcl.data.fetch import sha256
+from rcl.experiment import export
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -190,12 +191,12 @@ def test_export_checks_the_class_names_file(tmp_path):
                         ('{"RF99999": "other"}', "names none of the model's 2 classes")):
     (tmp_path / "names.json").write_text(text)
     with pytest.raises(bundle.BundleError, match="^" + re.escape(f"{tmp_path / 'names.json'} {problem}")):
-      bundle.export(workdir, "A", out, class_names=str(tmp_path / "names.json"))
+      export.export(workdir, "A", out, class_names=str(tmp_path / "names.json"))
   assert not os.path.exists(out)  # refused before anything is written
   # Without --class_names, an rfam.json beside the data files is read (this one is refused, naming it).
   (data / "rfam.json").write_text("[1]")
   with pytest.raises(bundle.BundleError, match="^" + re.escape(f"{data / 'rfam.json'} is not a JSON object")):
-    bundle.export(workdir, "A", out)
+    export.export(workdir, "A", out)
 
 
 def test_progress_shows_an_eta_for_a_file(tmp_path):

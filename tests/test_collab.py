@@ -12,8 +12,10 @@ from rcl.collab import combine, features
 from rcl.data.batching import batches
 from rcl.data.dataset import DataSet
 from rcl.models.cnn import CNN
+from rcl.results import ModelResult, RunResults, Scores
 from rcl.train.checkpoint import load_selected
-from rcl.train.loop import FitConfig, fit
+from rcl.train.fit_config import FitConfig
+from rcl.train.loop import fit
 from tests.test_train import synthetic
 
 
@@ -53,8 +55,7 @@ def test_extraction_of_the_selected_model_and_its_loading_checks(tmp_path):
   data = _data()
   model = CNN(num_classes=3, filters=4, blocks=2, dense=(8, 6))
   identity = {"moniker": "A", "model": repr(model), "classes": data.classes, "split": "s1"}
-  example = next(batches(data.splits["train"], 2))
-  example.pop("index")
+  example = next(batches(data.splits["train"], 2))[0]
   with pytest.raises(FileNotFoundError, match="no trained checkpoint"):
     load_selected(str(tmp_path / "none"), model, example)
   result = fit(model, data.splits["train"], data.splits["val"], FitConfig(epochs=2, batch_size=32),
@@ -93,7 +94,7 @@ def test_extraction_of_the_selected_model_and_its_loading_checks(tmp_path):
 def test_aggregate_mean_and_sd():
   def run(acc):
     m = {k: acc for k in METRIC_KEYS}
-    return {"models": {"A": {"val": m, "test": m}}, "collaborative": {}}
+    return RunResults("Test13", 0, {}, {}, models={"A": ModelResult("CNN", Scores(m, m, {}, {}, {}))})
   out = aggregate([run(0.9), run(0.8), run(0.7)])
   cell = out["models"]["A"]["test"]["accuracy"]
   assert np.isclose(cell["mean"], 0.8) and np.isclose(cell["sd"], np.std([0.9, 0.8, 0.7], ddof=1))
@@ -111,17 +112,17 @@ def test_collaborative_model_is_retrained_when_its_input_features_change(tmp_pat
                             collab=CollabConfig(epochs=2, train_features="in_sample"))
   first, _, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
   again, _, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
-  assert first["resumed_from_epoch"] == 0 and again["resumed_from_epoch"] == 2  # same inputs: nothing retrained
-  assert again["inputs_fingerprint"] == first["inputs_fingerprint"]
-  assert again["test"]["accuracy"] == first["test"]["accuracy"]
+  assert first.training.resumed_from_epoch == 0 and again.training.resumed_from_epoch == 2  # same inputs: nothing retrained
+  assert again.about["inputs_fingerprint"] == first.about["inputs_fingerprint"]
+  assert again.accuracy() == first.accuracy()
   # The component was extended and selected another epoch: its features changed, so must the MLP.
   feats["A"]["val"]["LD"] = feats["A"]["val"]["LD"] + 1e-3
   changed, _, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
-  assert changed["resumed_from_epoch"] == 0 and changed["inputs_fingerprint"] != first["inputs_fingerprint"]
+  assert changed.training.resumed_from_epoch == 0 and changed.about["inputs_fingerprint"] != first.about["inputs_fingerprint"]
   kept = sorted(os.listdir(tmp_path / "models" / "collab_LD_A" / "checkpoints"))
-  assert kept == sorted([first["checkpoint_key"], changed["checkpoint_key"]])  # the old MLP is kept
+  assert kept == sorted([first.about["checkpoint_key"], changed.about["checkpoint_key"]])  # the old MLP is kept
   # Other MLP settings on the same features: a fresh MLP as well, not a refusal to resume.
   other = dataclasses.replace(config, collab=dataclasses.replace(config.collab, input_noise=0.5))
   noisy, _, _ = train_collaborative(other, data, "LD(A)", feats, log=lambda s: None)
-  assert noisy["resumed_from_epoch"] == 0 and noisy["inputs_fingerprint"] == changed["inputs_fingerprint"]
-  assert noisy["checkpoint_key"] not in kept
+  assert noisy.training.resumed_from_epoch == 0 and noisy.about["inputs_fingerprint"] == changed.about["inputs_fingerprint"]
+  assert noisy.about["checkpoint_key"] not in kept

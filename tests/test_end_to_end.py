@@ -101,6 +101,7 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
   # CNN read at full width as in training); with the CNN's exact inference windows (the default), the same
   # classes and the probabilities to 1e-6.
   from rcl import bundle  # noqa: PLC0415
+  from rcl.experiment import export  # noqa: PLC0415
   env = dict(os.environ, PYTHONPATH=REPO)
   test_ids = json.loads((workdir / "splits.json").read_text())["test"]
   from rcl.data.dataset import Split  # noqa: PLC0415
@@ -113,7 +114,7 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
   attach_structures(split, fold_all(seqs, str(tmp_path / "cache"), 1)[0], 320)
   for spec, directory in (("A", "A"), ("LD(A)+O(G)", "collab_LD_A_O_G"), ("LD(A)+LD(E)", "collab_LD_A_LD_E")):
     out = tmp_path / f"bundle_{directory}"
-    bundle.export(str(workdir), spec, str(out))
+    export.export(str(workdir), spec, str(out))
     loaded = bundle.load(str(out))
     saved = np.load(workdir / "models" / directory / "predictions.npz")["test"]
     np.testing.assert_array_equal(loaded.predict(split, shapes="training"), saved, err_msg=spec)
@@ -150,7 +151,7 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
 def test_run_identity_names_only_settings_off_their_defaults():
   from rcl.config import ArchConfig, DataConfig, ExperimentConfig  # noqa: PLC0415
   from rcl.experiment.identity import fit_identity  # noqa: PLC0415
-  from rcl.train.loop import FitConfig  # noqa: PLC0415
+  from rcl.train.fit_config import FitConfig  # noqa: PLC0415
   plain = fit_identity(dataclasses.replace(ExperimentConfig(rnn_buckets=()).fit_for("rnn"), epochs=5))
   assert plain == "FitConfig()"  # so a new option, at its default, leaves older runs resumable
   config = ExperimentConfig(rnn=ArchConfig(epochs=5, ema_decay=0.999, clip_norm=1.0), fit=FitConfig(batch_size=32),
@@ -188,6 +189,7 @@ def test_boundary_noise_table_with_a_pooled_cnn_trained_on_flanks(real_data, tmp
   assert (workdir / bn["figure"]).stat().st_size > 1000
   # The pooled CNN's bundle reads length buckets and gives the workdir's test predictions.
   from rcl import bundle  # noqa: PLC0415
+  from rcl.experiment import export  # noqa: PLC0415
   from rcl.data.dataset import Split  # noqa: PLC0415
   from rcl.data.encoding import encode_sequences  # noqa: PLC0415
   test_ids = json.loads((workdir / "splits.json").read_text())["test"]
@@ -200,14 +202,14 @@ def test_boundary_noise_table_with_a_pooled_cnn_trained_on_flanks(real_data, tmp
   features = np.load(workdir / "models" / "A" / "features.npz")
   assert features["train_flanked/LD"].shape == (1,) + features["train/LD"].shape
   for spec, directory in (("A", "A"), ("LD(A)+LD(E)", "collab_LD_A_LD_E"), ("Ensemble(A+E)", "collab_Ensemble_A_E")):
-    bundle.export(str(workdir), spec, str(tmp_path / f"bundle_{directory}"))
+    export.export(str(workdir), spec, str(tmp_path / f"bundle_{directory}"))
     loaded = bundle.load(str(tmp_path / f"bundle_{directory}"))
     assert loaded.meta["networks"]["A"]["buckets"] and loaded.meta["hyper"]["cnn_head"] == "window"
     saved = np.load(workdir / "models" / directory / "predictions.npz")["test"]
     np.testing.assert_array_equal(loaded.predict(split), saved, err_msg=spec)
     assert loaded.meta["provenance"]["boundary_noise"]["test"] == bn["models"][spec]["test"]
   # 'best': chosen on validation accuracy averaged over the clean and flanked validation copies.
-  meta = bundle.export(str(workdir), "best", str(tmp_path / "bundle_best"))
+  meta = export.export(str(workdir), "best", str(tmp_path / "bundle_best"))
   averaged = {name: np.mean(curve["val"]["accuracy"]) for name, curve in bn["models"].items()}
   assert meta["provenance"]["chosen_by"]["score"] == pytest.approx(max(averaged.values()))
   assert averaged[meta["model"]] == max(averaged.values())

@@ -19,7 +19,8 @@ import pytest
 from rcl.config import ExperimentConfig
 from rcl.experiment import training
 from rcl.train import checkpoint, loop, steps
-from rcl.train.loop import FitConfig, fit, init_state
+from rcl.train.fit_config import FitConfig
+from rcl.train.loop import fit, init_state
 from tests.test_train import small_cnn, synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,7 +33,8 @@ KILL_DURING_SAVE = """
 import json, os, signal, sys
 sys.path.insert(0, {repo!r})
 from tests.test_train import small_cnn, synthetic
-from rcl.train.loop import FitConfig, fit
+from rcl.train.fit_config import FitConfig
+from rcl.train.loop import fit
 if os.environ.get("KILL_AT_EPOCH"):
   dumps = json.dumps
   def killing_dumps(obj, *args, **kwargs):  # Orbax writes a checkpoint's JSON item after its arrays

@@ -104,7 +104,7 @@ def test_training_flanks_are_fresh_each_epoch_and_reproducible():
     assert not e0["seq"][i, e0["length"][i]:].any()  # padding after the end
   np.testing.assert_array_equal(e0["label"], split.labels)
   # Batches of a flanked split are cut from the epoch's codes, bucketed by the flanked lengths.
-  rows = [b for b in batches(one, 32, seed=0, epoch=0, bucket_lengths=(48, 96))]
+  rows = [b for b, _ in batches(one, 32, seed=0, epoch=0, bucket_lengths=(48, 96))]
   assert sum(int(b["mask"].sum()) for b in rows) == 200
   for b in rows:
     assert (b["length"] <= b["seq"].shape[1]).all()

@@ -17,8 +17,9 @@ from rcl.data.encoding import encode_sequences
 from rcl.models.cnn import CNN
 from rcl.models.rnn import RNN
 from rcl.train import steps
-from rcl.train.loop import FitConfig, fit
-from rcl.train.predict import evaluate, predict
+from rcl.train.fit_config import FitConfig
+from rcl.train.loop import fit
+from rcl.train.predict import mean_metrics, predict
 from rcl.train.state import create_state
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,8 +49,7 @@ def small_rnn():
 @pytest.mark.parametrize("make, buckets", [(small_cnn, None), (small_rnn, (32, 64))])
 def test_one_step_changes_every_parameter(make, buckets):
   split = synthetic(32, 0)
-  batch = next(batches(split, 16, seed=0, bucket_lengths=buckets))
-  batch.pop("index")
+  batch = next(batches(split, 16, seed=0, bucket_lengths=buckets))[0]
   state = create_state(make(), batch, jax.random.key(0))
   new, sums = jax.jit(steps.train_step)(state, batch, jax.random.key(1))
   assert np.isfinite(float(sums["loss"])) and float(sums["count"]) == batch["mask"].sum() > 0
@@ -65,7 +65,7 @@ def test_learns_a_learnable_task():
   train, val = synthetic(600, 1), synthetic(150, 2)
   result = fit(small_cnn(), train, val, FitConfig(epochs=6, batch_size=32, seed=0))
   assert result.history["val_accuracy"][result.selected_epoch - 1] == max(result.history["val_accuracy"])
-  assert evaluate(result.state, val)["accuracy"] >= 0.9
+  assert mean_metrics(result.state, val)["accuracy"] >= 0.9
   assert result.history["train_loss"][-1] < result.history["train_loss"][0]
 
 
@@ -73,7 +73,7 @@ def test_rnn_learns_with_buckets():
   train, val = synthetic(400, 3), synthetic(100, 4)
   cfg = FitConfig(epochs=6, batch_size=32, seed=0, learning_rate=3e-3, bucket_lengths=(40, 64))
   result = fit(small_rnn(), train, val, cfg)
-  assert evaluate(result.state, val, bucket_lengths=(40, 64))["accuracy"] >= 0.85
+  assert mean_metrics(result.state, val, bucket_lengths=(40, 64))["accuracy"] >= 0.85
 
 
 def _params(state):
@@ -129,7 +129,7 @@ def test_best_checkpoint_is_selected(tmp_path):
   result = fit(small_cnn(), train, val, FitConfig(epochs=4, batch_size=32), checkpoint_dir=str(tmp_path))
   best = int(np.argmax(result.history["val_accuracy"]))
   assert result.selected_epoch == best + 1
-  assert np.isclose(evaluate(result.state, val)["accuracy"], result.history["val_accuracy"][best])
+  assert np.isclose(mean_metrics(result.state, val)["accuracy"], result.history["val_accuracy"][best])
 
 
 def test_lowest_validation_loss_selection(tmp_path):
@@ -138,7 +138,7 @@ def test_lowest_validation_loss_selection(tmp_path):
                checkpoint_dir=str(tmp_path))
   best = int(np.argmin(result.history["val_loss"]))
   assert result.selected_epoch == best + 1
-  assert np.isclose(evaluate(result.state, val)["loss"], result.history["val_loss"][best], rtol=1e-5)
+  assert np.isclose(mean_metrics(result.state, val)["loss"], result.history["val_loss"][best], rtol=1e-5)
 
 
 def test_last_epoch_selection_is_what_the_checkpoint_holds(tmp_path):
@@ -146,8 +146,7 @@ def test_last_epoch_selection_is_what_the_checkpoint_holds(tmp_path):
   train, val = synthetic(200, 8), synthetic(60, 9)
   result = fit(small_cnn(), train, val, FitConfig(epochs=3, batch_size=32, selection="last"),
                checkpoint_dir=str(tmp_path))
-  example = next(batches(val, 2))
-  example.pop("index")
+  example = next(batches(val, 2))[0]
   restored, meta = load_selected(str(tmp_path), small_cnn(), example)
   assert result.selected_epoch == 3 and meta["best"]["epoch"] == 3  # features come from the selected model
   np.testing.assert_array_equal(predict(restored, val)["probs"], predict(result.state, val)["probs"])
@@ -155,8 +154,7 @@ def test_last_epoch_selection_is_what_the_checkpoint_holds(tmp_path):
 
 def test_parameter_average_follows_every_step():
   split = synthetic(64, 0)
-  batch = next(batches(split, 16, seed=0))
-  batch.pop("index")
+  batch = next(batches(split, 16, seed=0))[0]
   state = create_state(small_cnn(), batch, jax.random.key(0), ema_decay=0.9)
   seen = [state.params]
   step = jax.jit(steps.train_step)
@@ -177,8 +175,7 @@ def test_parameter_average_follows_every_step():
 
 def test_gradient_clipping_rescales_only_large_gradients():
   split = synthetic(32, 0)
-  batch = next(batches(split, 16, seed=0))
-  batch.pop("index")
+  batch = next(batches(split, 16, seed=0))[0]
   state = create_state(small_cnn(), batch, jax.random.key(0), clip_norm=1.0)
   big = jax.tree.map(lambda p: jnp.full_like(p, 3.0), state.params)  # global norm >> 1
   small = jax.tree.map(lambda p: jnp.full_like(p, 1e-4), state.params)  # global norm < 1
@@ -207,7 +204,7 @@ def test_averaged_run_selects_validates_and_resumes_on_the_average(tmp_path):
   best = int(np.argmax(full.history["val_accuracy"]))
   assert full.selected_epoch == best + 1 and full.state.ema_params is None
   # The history's validation accuracy is the averaged model's, and that is the model returned.
-  assert np.isclose(evaluate(full.state, val)["accuracy"], full.history["val_accuracy"][best])
+  assert np.isclose(mean_metrics(full.state, val)["accuracy"], full.history["val_accuracy"][best])
   raw = fit(small_cnn(), train, val, dataclasses.replace(cfg, ema_decay=0.0))
   assert raw.history["train_loss"] == full.history["train_loss"]  # averaging never touches training
   assert raw.history["val_loss"] != full.history["val_loss"]
@@ -217,8 +214,7 @@ def test_averaged_run_selects_validates_and_resumes_on_the_average(tmp_path):
   np.testing.assert_array_equal(predict(full.state, val)["probs"], predict(resumed.state, val)["probs"])
   # The 'best' checkpoint holds the averaged model as a plain state: restoring needs no averaging.
   from rcl.train.checkpoint import load_selected  # noqa: PLC0415
-  example = next(batches(val, 2))
-  example.pop("index")
+  example = next(batches(val, 2))[0]
   restored, meta = load_selected(str(tmp_path / "a"), small_cnn(), example)
   assert meta["best"]["epoch"] == full.selected_epoch
   np.testing.assert_array_equal(predict(restored, val)["probs"], predict(full.state, val)["probs"])
@@ -227,8 +223,9 @@ def test_averaged_run_selects_validates_and_resumes_on_the_average(tmp_path):
 _PARALLEL = """
 import jax, numpy as np
 from tests.test_train import synthetic, small_cnn, small_rnn
-from rcl.train.loop import FitConfig, fit
-from rcl.train.predict import evaluate, predict
+from rcl.train.fit_config import FitConfig
+from rcl.train.loop import fit
+from rcl.train.predict import mean_metrics, predict
 from rcl.train import sharding
 sharding.request_cpu_devices(2)
 assert len(jax.devices()) == 2, jax.devices()
@@ -252,7 +249,7 @@ for model, buckets in ((small_cnn(reg=0.0), None), (small_rnn().clone(noise=0.0,
 # With noise the run still trains, each shard with its own draws.
 noisy = fit(small_cnn(), train, val, FitConfig(epochs=2, batch_size=32), mesh=mesh)
 assert np.isfinite(noisy.history["train_loss"]).all()
-print("OK", evaluate(two.state, val, mesh=mesh))
+print("OK", mean_metrics(two.state, val, mesh=mesh))
 """
 
 

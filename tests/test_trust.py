@@ -159,6 +159,7 @@ def test_tiny_run_calibrates_scores_novelty_and_exports_it(real_data, tmp_path):
   """A, E and LD(A)+LD(E) on a few hundred real records with 20% of families held out: the run's
   calibration and novelty results, the report sections, and a bundle that carries them to `rcl`."""
   from rcl import bundle, cli
+  from rcl.experiment import export
   from rcl.config import DataConfig, ExperimentConfig, FitConfig, CollabConfig, AnalysisConfig, ArchConfig
   from rcl.experiment.pipeline import run_experiment
   from rcl.models.monikers import Hyper
@@ -175,7 +176,7 @@ def test_tiny_run_calibrates_scores_novelty_and_exports_it(real_data, tmp_path):
       hyper=Hyper(cnn_filters=4, cnn_dense=(8, 8), rnn_hidden=4, rnn_dense=(8, 8, 8)),
       fit=FitConfig(batch_size=32), cnn=ArchConfig(epochs=2), rnn=ArchConfig(epochs=1),
       collab=CollabConfig(specs=("LD(A)+LD(E)",), epochs=2), analysis=AnalysisConfig(cca_trials=0))
-  results = run_experiment(config)
+  results = run_experiment(config).studies
   for name in ("A", "E", "Ensemble(A+E)", "LD(A)+LD(E)"):
     cal = results["calibration"]["models"][name]
     assert cal["val"]["after"]["nll"] <= cal["val"]["before"]["nll"] + 1e-9  # T minimises validation NLL
@@ -192,7 +193,7 @@ def test_tiny_run_calibrates_scores_novelty_and_exports_it(real_data, tmp_path):
   assert (tmp_path / "run" / "figures" / "reliability.png").exists()
 
   out = tmp_path / "bundle"
-  meta = bundle.export(config.workdir, "LD(A)+LD(E)", str(out))
+  meta = export.export(config.workdir, "LD(A)+LD(E)", str(out))
   cal, nov = results["calibration"]["models"]["LD(A)+LD(E)"], results["novelty"]["models"]["LD(A)+LD(E)"]
   assert meta["calibration"]["temperature"] == cal["temperature"]
   assert meta["novelty"]["score"] == nov["chosen"]

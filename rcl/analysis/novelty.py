@@ -24,7 +24,6 @@ from sklearn.metrics import roc_auc_score
 from rcl.analysis import calibration
 
 SCORES = ("max_prob", "energy", "mahalanobis", "knn", "background")
-FILE = "novelty.npz"  # a `Reference` as stored, in a model's workdir directory and in its bundle
 K = 10  # the neighbour the knn score measures to
 RIDGE = 1e-3  # added to the shared covariance's diagonal, times its mean variance: dead ReLU units stay finite
 

@@ -52,7 +52,7 @@ def _chunks(index: np.ndarray, batch_size: int) -> list[tuple[np.ndarray, int]]:
 def _make(split: Split, rows: np.ndarray, valid: int, length: int | None, epoch: int) -> dict[str, np.ndarray]:
   mask = np.zeros(len(rows), np.float32)
   mask[:valid] = 1.0
-  batch = {"mask": mask, "index": rows.astype(np.int32)}
+  batch = {"mask": mask}
   for name, column in split.columns(epoch).items():
     batch[name] = column[rows, :length] if name in _POSITIONAL else column[rows]
   if "length" in batch and length is not None:
@@ -98,13 +98,14 @@ def plan_batches(split: Split, batch_size: int, *, seed: int | None = None, epoc
 
 def batches(split: Split, batch_size: int, *, seed: int | None = None, epoch: int = 0,
             bucket_lengths: Sequence[int] | None = None,
-            capacities: Sequence[int] | None = None) -> Iterator[dict[str, np.ndarray]]:
-  """Yields the batches of `plan_batches` as dicts of numpy arrays, cut from `split.columns(epoch)`.
+            capacities: Sequence[int] | None = None) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
+  """Yields the batches of `plan_batches` as (batch, index): a dict of numpy arrays cut from
+  `split.columns(epoch)`, and index int32[b], each row's place in the split.
 
-  Each batch holds the split's columns for its rows (sequence splits: seq uint8[b, L], length int32[b],
+  A batch holds the split's columns for its rows (sequence splits: seq uint8[b, L], length int32[b],
   label int32[b] and, with structures, sec uint8[b, L]; feature tables: features float32[b, d],
-  label int32[b]) plus mask float32[b] (1 for real rows) and index int32[b] (row in the split).
+  label int32[b]) plus mask float32[b] (1 for real rows): what a network reads, and nothing else.
   """
   for rows, valid, length in plan_batches(split, batch_size, seed=seed, epoch=epoch, bucket_lengths=bucket_lengths,
                                           capacities=capacities):
-    yield _make(split, rows, valid, length, epoch)
+    yield _make(split, rows, valid, length, epoch), rows.astype(np.int32)

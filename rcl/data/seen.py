@@ -10,7 +10,6 @@ from collections.abc import Iterable
 
 import numpy as np
 
-FILE = "seen.npz"  # key "digests"
 
 
 def digest(sequence: str) -> int:

@@ -4,7 +4,6 @@ flanked copies of the validation and test splits at each noise level (Noviello e
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import numpy as np
@@ -15,6 +14,8 @@ from rcl.config import ExperimentConfig
 from rcl.data import flanks
 from rcl.data.dataset import DataSet
 from rcl.report import figures
+from rcl.results import RunResults
+from rcl.workdir import Workdir
 
 Log = Callable[[str], None]
 EVALUATED = ("val", "test")
@@ -47,28 +48,28 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
         row["f1_macro"].append(scores["f1_macro"])
       log(f"[boundary noise] {split_name} at {level:g}%: " +
           ", ".join(f"{n} {curves[n][split_name]['accuracy'][-1]:.4f}" for n in outputs))
-  path = os.path.join("figures", "boundary_noise.png")
-  os.makedirs(os.path.join(config.workdir, "figures"), exist_ok=True)
-  figures.boundary_noise(os.path.join(config.workdir, path), levels,
+  workdir = Workdir(config.workdir)
+  path = workdir.figure("boundary_noise")
+  figures.boundary_noise(workdir.absolute(path), levels,
                          {name: c["test"] for name, c in curves.items()}, title=f"test split, {kind} flanks")
   return {"boundary_noise": {"levels": levels, "kind": kind, "seed": config.seed, "figure": path, "models": curves}}
 
 
-def robust_choice(results: dict) -> tuple[str, float, str]:
+def robust_choice(results: RunResults) -> tuple[str, float, str]:
   """The run's best model by validation only: (name, score, how), the score being validation accuracy
   averaged over the clean and every flanked validation copy when the run measured boundary noise, else
   clean validation accuracy. Candidates: components, plain ensembles and collaborative models; a tie goes to
   a collaborative model."""
-  entries = {**results.get("models", {}), **results.get("ensembles", {}), **results.get("collaborative", {})}
-  curves = results.get("boundary_noise", {}).get("models", {})
+  entries = dict(results.named())
+  curves = results.studies.get("boundary_noise", {}).get("models", {})
   if curves and all(name in curves for name in entries):
-    levels = ", ".join(f"{v:g}" for v in results["boundary_noise"]["levels"])
+    levels = ", ".join(f"{v:g}" for v in results.studies["boundary_noise"]["levels"])
     scores = {name: float(np.mean(curves[name]["val"]["accuracy"])) for name in entries}
     how = f"validation accuracy averaged over boundary noise {levels}%"
   else:
-    scores = {name: entry["val"]["accuracy"] for name, entry in entries.items()}
+    scores = {name: entry.accuracy("val") for name, entry in entries.items()}
     how = "clean validation accuracy"
   if not scores:
     raise ValueError("the run has no trained model to choose from")
-  name = max(scores, key=lambda n: (scores[n], n in results.get("collaborative", {})))
+  name = max(scores, key=lambda n: (scores[n], n in results.collaborative))
   return name, scores[name], how

@@ -10,13 +10,15 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
+from rcl.workdir import CHECKPOINTS, Workdir
 from rcl.analysis import significance
 from rcl.collab import combine, ensemble, features
 from rcl.collab.features import Features
 from rcl.config import ExperimentConfig
 from rcl.data.dataset import SPLITS, DataSet
-from rcl.experiment import evaluation, identity, training
-from rcl.models.mlp import CollabMLP
+from rcl.experiment import identity, scoring, training
+from rcl.models import monikers
+from rcl.results import ModelResult
 from rcl.train.predict import predict
 from rcl.train.state import TrainState
 
@@ -25,7 +27,7 @@ Log = Callable[[str], None]
 
 def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, component_features: dict[str, Features],
                         *, log: Log, on_epoch: training.EpochLog | None = None
-                        ) -> tuple[dict, dict[str, np.ndarray], tuple[TrainState, np.ndarray, np.ndarray]]:
+                        ) -> tuple[ModelResult, dict[str, np.ndarray], tuple[TrainState, np.ndarray, np.ndarray]]:
   """Trains the collaborative MLP on the named component features (train), selects on validation,
   evaluates once on test; returns its results entry, its val/test probabilities and (selected state,
   feature mean, feature std), what predicts on new component outputs (`combine.predict_collaborative`)."""
@@ -34,8 +36,7 @@ def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, comp
   train_from = features.SAMPLED if settings.train_features == "sampled" else "train"
   flanked = settings.flank_copies > 0
   tables = combine.combine(spec, component_features, labels, train_from=train_from, flanked=flanked)
-  model = CollabMLP(num_classes=len(data.classes), dense=tuple(settings.dense), noise=config.hyper.noise,
-                    dropout=config.hyper.dropout, input_noise=settings.input_noise)
+  model = monikers.build_collaborative(len(data.classes), settings.dense, config.hyper, settings.input_noise)
   fit_config = dataclasses.replace(config.fit_for(None, settings.epochs), selection=settings.selection)
   inputs = identity.inputs_fingerprint(tables)
   ident = {"collab": spec, "model": repr(model), "classes": data.classes, "split": identity.split_fingerprint(data),
@@ -51,32 +52,30 @@ def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, comp
            if flanked else " (in-sample)")
   log(f"[{spec}] collaborative MLP on {tables['val'].features.shape[1]} features of {len(tables['train'])} "
       f"training sequences{draws}, inputs {inputs}, {fit_config.epochs} epochs")
-  checkpoint_dir = os.path.join(evaluation.model_dir(config.workdir, spec), "checkpoints", key)
-  result, entry = training.train(config, spec, model, tables["train"], tables["val"], fit_config, ident,
+  checkpoint_dir = os.path.join(Workdir(config.workdir).model_file(spec, CHECKPOINTS), key)
+  result, record = training.train(config, spec, model, tables["train"], tables["val"], fit_config, ident,
                                  checkpoint_dir=checkpoint_dir, on_epoch=on_epoch)
   probs = {n: predict(result.state, tables[n], fit_config.eval_batch_size)["probs"] for n in ("val", "test")}
-  entry = {"method": "collaborative MLP", "features": spec, "train_features": settings.train_features,
-           "flank_copies": settings.flank_copies,
-           "input_noise": settings.input_noise, "selection": settings.selection,
-           "inputs_fingerprint": inputs, "checkpoint_key": key, **entry}
-  evaluation.evaluate(config.workdir, config.seed, spec, entry, probs, data, result.history)
-  log(f"[{spec}] selected epoch {result.selected_epoch}: val acc {entry['val']['accuracy']:.4f}, "
-      f"test acc {entry['test']['accuracy']:.4f}")
+  about = {"features": spec, "train_features": settings.train_features, "flank_copies": settings.flank_copies,
+           "input_noise": settings.input_noise, "inputs_fingerprint": inputs, "checkpoint_key": key}
+  scores = scoring.score(config.workdir, config.seed, spec, probs, data, (result.history, result.selected_epoch))
+  entry = ModelResult("collaborative MLP", scores, record, about)
+  log(f"[{spec}] selected epoch {result.selected_epoch}: val acc {entry.accuracy('val'):.4f}, "
+      f"test acc {entry.accuracy():.4f}")
   mean, std = combine.standardisation(combine.training_rows(spec, component_features, train_from, flanked))
   return entry, probs, (jax.device_get(result.state), mean, std)
 
 
 def evaluate_ensemble(config: ExperimentConfig, data: DataSet, spec: str,
-                      component_features: dict[str, Features]) -> tuple[dict, dict[str, np.ndarray]]:
+                      component_features: dict[str, Features]) -> tuple[ModelResult, dict[str, np.ndarray]]:
   """The baseline of a collaborative spec: its components' averaged softmax outputs, nothing trained."""
   names = ensemble.members(spec)
   probs = {n: ensemble.average(names, component_features, n) for n in ("val", "test")}
-  entry = {"method": "mean of softmax outputs (no training)", "members": names}
-  evaluation.evaluate(config.workdir, config.seed, ensemble.name(spec), entry, probs, data)
-  return entry, probs
+  scores = scoring.score(config.workdir, config.seed, ensemble.name(spec), probs, data)
+  return ModelResult("mean of softmax outputs (no training)", scores, about={"members": names}), probs
 
 
-def compare(seed: int, spec: str, results: dict, correct: dict[str, np.ndarray]) -> dict:
+def compare(seed: int, spec: str, components: dict[str, ModelResult], correct: dict[str, np.ndarray]) -> dict:
   """Paired test-set comparisons of a collaborative model with each of its components and its ensemble.
 
   The best component is the one with the highest validation accuracy (never chosen on the test set).
@@ -84,7 +83,7 @@ def compare(seed: int, spec: str, results: dict, correct: dict[str, np.ndarray])
   difference. `correct` maps every model name to bool[n_test] correctness.
   """
   names = ensemble.members(spec)
-  best = max(names, key=lambda m: results["models"][m]["val"]["accuracy"])
+  best = max(names, key=lambda m: components[m].accuracy("val"))
   out = {"best_component": best, "ensemble": ensemble.name(spec), "rivals": {}}
   for rival in names + [ensemble.name(spec)]:
     out["rivals"][rival] = {
@@ -94,12 +93,13 @@ def compare(seed: int, spec: str, results: dict, correct: dict[str, np.ndarray])
 
 
 def stage(config: ExperimentConfig, data: DataSet, component_features: dict[str, Features],
-          component_results: dict, *, log: Log, on_epoch: training.EpochLog | None = None) -> tuple[dict, dict]:
+          components: dict[str, ModelResult], *, log: Log, on_epoch: training.EpochLog | None = None
+          ) -> tuple[dict[str, dict[str, ModelResult]], dict]:
   """Every collaborative spec of the run with its ensemble baseline and comparisons:
   ({'ensembles': {name: entry}, 'collaborative': {spec: entry}}, {spec: (state, feature mean, std)})."""
   test_labels = data.splits["test"].labels
   correct = {m: f["test"]["O"].argmax(-1) == test_labels for m, f in component_features.items()}
-  out = {"models": component_results, "ensembles": {}, "collaborative": {}}
+  out: dict[str, dict[str, ModelResult]] = {"ensembles": {}, "collaborative": {}}
   models = {}
   for spec in config.collab.specs:
     entry, probs, models[spec] = train_collaborative(config, data, spec, component_features, log=log,
@@ -109,9 +109,8 @@ def stage(config: ExperimentConfig, data: DataSet, component_features: dict[str,
     for section, (name, (entry, probs)) in rows.items():
       out[section][name] = entry
       correct[name] = probs["test"].argmax(-1) == test_labels
-    cmp = compare(config.seed, spec, out, correct)
-    out["collaborative"][spec]["comparison"] = cmp
-    rivals = ", ".join(f"{r} {out['ensembles' if r == cmp['ensemble'] else 'models'][r]['test']['accuracy']:.4f} "
+    cmp = out["collaborative"][spec].comparison = compare(config.seed, spec, components, correct)
+    rivals = ", ".join(f"{r} {(out['ensembles'] if r == cmp['ensemble'] else components)[r].accuracy():.4f} "
                        f"(McNemar p {c['mcnemar']['p_value']:.3g})" for r, c in cmp["rivals"].items())
-    log(f"[{spec}] test acc {out['collaborative'][spec]['test']['accuracy']:.4f} against {rivals}")
-  return {"ensembles": out["ensembles"], "collaborative": out["collaborative"]}, models
+    log(f"[{spec}] test acc {out['collaborative'][spec].accuracy():.4f} against {rivals}")
+  return out, models

@@ -7,13 +7,15 @@ from collections.abc import Callable
 
 import jax
 
+from rcl.workdir import CHECKPOINTS, FEATURES, Workdir
 from rcl.collab import features
 from rcl.collab.features import Features
 from rcl.config import ExperimentConfig
 from rcl.data import flanks
 from rcl.data.dataset import DataSet
-from rcl.experiment import evaluation, identity, training
+from rcl.experiment import identity, scoring, training
 from rcl.models import monikers
+from rcl.results import ModelResult
 from rcl.train import checkpoint
 from rcl.train.state import TrainState
 
@@ -21,9 +23,9 @@ Log = Callable[[str], None]
 
 
 def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.Moniker, *, log: Log,
-                    on_epoch: training.EpochLog | None = None) -> tuple[dict, Features, TrainState]:
+                    on_epoch: training.EpochLog | None = None) -> tuple[ModelResult, Features, TrainState]:
   """Trains and selects one component, extracts its LD/O features from the selected model (saved as
-  models/<moniker>/features.npz) and evaluates it; returns (results entry, features, selected state on the
+  models/<moniker>/features.npz) and scores it; returns (its results entry, features, selected state on the
   host)."""
   model = monikers.build(moniker, len(data.classes), config.hyper)
   fit_config = config.fit_for(moniker.arch)
@@ -32,7 +34,7 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
   log(f"[{moniker.name}] {method}: {fit_config.epochs} epochs, train {len(data.splits['train'])}, "
       f"val {len(data.splits['val'])}")
   checkpoint_dir = _checkpoint_dir(config, moniker.name, ident, fit_config.epochs, log)
-  result, entry = training.train(config, moniker.name, model, data.splits["train"], data.splits["val"], fit_config,
+  result, record = training.train(config, moniker.name, model, data.splits["train"], data.splits["val"], fit_config,
                                  ident, checkpoint_dir=checkpoint_dir, on_epoch=on_epoch)
   draws = config.collab.draws if config.collab.specs and config.collab.train_features == "sampled" else 0
   selected = jax.device_get(result.state).replace(apply_fn=model.apply)  # on the host, outside any device mesh
@@ -40,12 +42,12 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
                            batch_size=fit_config.eval_batch_size, draws=draws,
                            train_batch_size=fit_config.batch_size, seed=config.seed,
                            flanked=_flanked_copies(config, data, moniker))
-  features.save(os.path.join(evaluation.model_dir(config.workdir, moniker.name), "features.npz"), feats)
-  entry = {"method": method, "arch": moniker.arch, "inputs": moniker.input_kind, **entry}
-  evaluation.evaluate(config.workdir, config.seed, moniker.name, entry, {n: feats[n]["O"] for n in ("val", "test")},
-                      data, result.history)
-  log(f"[{moniker.name}] selected epoch {result.selected_epoch}: val acc {entry['val']['accuracy']:.4f}, "
-      f"test acc {entry['test']['accuracy']:.4f}")
+  features.save(Workdir(config.workdir).model_file(moniker.name, FEATURES), feats)
+  scores = scoring.score(config.workdir, config.seed, moniker.name, {n: feats[n]["O"] for n in ("val", "test")},
+                         data, (result.history, result.selected_epoch))
+  entry = ModelResult(method, scores, record, {"arch": moniker.arch, "inputs": moniker.input_kind})
+  log(f"[{moniker.name}] selected epoch {result.selected_epoch}: val acc {entry.accuracy('val'):.4f}, "
+      f"test acc {entry.accuracy():.4f}")
   return entry, feats, selected
 
 
@@ -64,10 +66,10 @@ def _checkpoint_dir(config: ExperimentConfig, name: str, ident: dict, epochs: in
   """Where a component is read from or trained into: `config.components_from`'s checkpoints when they
   hold this very component (same identity: model, classes, split, training settings) trained for exactly
   `epochs` epochs, read only; otherwise this workdir's own."""
-  own = os.path.join(evaluation.model_dir(config.workdir, name), "checkpoints")
+  own = Workdir(config.workdir).model_file(name, CHECKPOINTS)
   if not config.components_from:
     return own
-  other = os.path.join(config.components_from, "models", name, "checkpoints")
+  other = Workdir(config.components_from).model_file(name, CHECKPOINTS)
   meta = checkpoint.latest_meta(other)
   if meta is not None and meta.get("identity") == ident and meta.get("epoch") == epochs:
     log(f"[{name}] reusing the trained component in {other} (same model, data split and training settings)")

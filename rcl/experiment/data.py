@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 
 from rcl import files
+from rcl.workdir import DATA_SUMMARY, SEEN, SPLIT_IDS, VOCABULARY, Workdir
 from rcl.config import ExperimentConfig
 from rcl.data import seen
 from rcl.data.dataset import SPLITS, DataSet, load_dataset
@@ -47,11 +48,12 @@ def load(config: ExperimentConfig, *, log: Log, on_fold: FoldLog | None = None) 
 def write(config: ExperimentConfig, data: DataSet) -> None:
   """Writes vocabulary.json, splits.json, data_summary.json and the digests of the training and validation
   sequences (`rcl.data.seen`) under the workdir."""
-  files.write_json(os.path.join(config.workdir, "vocabulary.json"), {"classes": data.classes})
-  files.write_json(os.path.join(config.workdir, "splits.json"), {n: split.ids for n, split in data.splits.items()})
-  files.write_json(os.path.join(config.workdir, "data_summary.json"), data.summary)
-  files.write_npz(os.path.join(config.workdir, seen.FILE),
-                    {"digests": seen.table(s for name in ("train", "val") for s in data.splits[name].sequences)})
+  workdir = Workdir(config.workdir)
+  files.write_json(workdir.file(VOCABULARY), {"classes": data.classes})
+  files.write_json(workdir.file(SPLIT_IDS), {n: split.ids for n, split in data.splits.items()})
+  files.write_json(workdir.file(DATA_SUMMARY), data.summary)
+  known = (s for name in ("train", "val") for s in data.splits[name].sequences)
+  files.write_npz(workdir.file(SEEN), {"digests": seen.table(known)})
 
 
 def _add_structures(config: ExperimentConfig, data: DataSet, *, log: Log, on_fold: FoldLog | None) -> dict:

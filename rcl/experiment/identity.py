@@ -11,12 +11,12 @@ import os
 
 import numpy as np
 
+from rcl.workdir import CHECKPOINTS, Workdir
 from rcl.config import ExperimentConfig
 from rcl.data.dataset import SPLITS, DataSet
-from rcl.experiment import evaluation
 from rcl.models import monikers
 from rcl.train import checkpoint
-from rcl.train.loop import FitConfig
+from rcl.train.fit_config import FitConfig
 
 FILE_ROLES = ("files", "train_files", "val_files", "test_files")
 
@@ -92,16 +92,16 @@ def sweep(config: ExperimentConfig, data: DataSet, moniker: monikers.Moniker, mo
 def check_workdir(config: ExperimentConfig, data: DataSet) -> None:
   """Raises ValueError, before anything is written, when `config.workdir` holds a checkpoint of a
   component or sweep of the same name trained under other settings, naming the settings that differ."""
-  wanted = {}
+  wanted, workdir = {}, Workdir(config.workdir)
   for moniker in monikers.parse_monikers(config.models):
     model = monikers.build(moniker, len(data.classes), config.hyper)
-    wanted[os.path.join(evaluation.model_dir(config.workdir, moniker.name), "checkpoints")] = (
+    wanted[workdir.model_file(moniker.name, CHECKPOINTS)] = (
         moniker.name, component(data, moniker, model, config.fit_for(moniker.arch)))
   if config.sweep.model:
     moniker = monikers.MONIKERS[config.sweep.model]
     model = monikers.build(moniker, len(data.classes), config.hyper)
     fit_config = config.fit_for(moniker.arch, config.sweep.epochs)
-    wanted[os.path.join(config.workdir, "sweep", "checkpoints")] = (
+    wanted[os.path.join(workdir.sweep, CHECKPOINTS)] = (
         "the sweep", sweep(config, data, moniker, model, fit_config))
   for directory, (name, ident) in wanted.items():
     meta = checkpoint.latest_meta(directory)

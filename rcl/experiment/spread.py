@@ -11,8 +11,9 @@ and the work is dealt round-robin to the groups:
   `workdir/sweep_levels_<levels>/`, and group 0 also runs the rest of the experiment (components,
   collaborative models, analysis) in `workdir` itself.
 
-Each share runs as an ordinary run of its own: a child `experiments.run` with the job's flags, the share's,
-and none of the job's process variables. A group of one runs it single-process on its own devices; the
+Each share runs as an ordinary run of its own: a child `experiments.run` started from the share's
+configuration (the job's, with the share's seed, levels and workdir, written to a JSON file) and none of
+the job's process variables. A group of one runs it single-process on its own devices; the
 processes of a larger group run it together as a distributed job of their own (its coordinator at the
 group's first process, whose address the key-value store passes on), data parallel over the group's
 devices with --data_parallel. Checkpoints are then a single job's, as Orbax expects: rerunning the job
@@ -31,6 +32,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -41,11 +43,25 @@ from rcl import files
 from rcl.config import ExperimentConfig
 from rcl.experiment import pipeline, sweep
 from rcl.report import markdown
+from rcl.results import RunResults
 from rcl.train import distributed
+from rcl.workdir import DATA_SUMMARY, REPORT, RESULTS, Workdir
 
 Log = Callable[[str], None]
-# Flags appended to the job's own to make a share's child command (later flags override earlier ones).
-Child = Callable[[Sequence[str]], list[str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Coordinates:
+  """Where a process stands in a share's own distributed job: its coordinator's host:port, the job's
+  process count and this process's index."""
+  address: str
+  num_processes: int
+  process_id: int
+
+
+# A share's child command: from its configuration file and, for a group of several processes, its place in
+# the group's job (the entry point turns both into its own command line).
+Child = Callable[[str, Coordinates | None], list[str]]
 _PARENT = "RCL_SPREAD_PARENT"  # a share's child learns its spreading process's pid from this variable
 
 
@@ -83,10 +99,10 @@ class _Group:
   log: Log
   runs: int = 0
 
-  def run(self, extra: Sequence[str], what: str) -> str | None:
-    """Runs one share as this process's part of a child job (its output passes through); None on
+  def run(self, config: ExperimentConfig, what: str) -> str | None:
+    """Runs one share, `config`, as this process's part of a child job (its output passes through); None on
     success, else the error to report."""
-    extra = list(extra)
+    coordinates = None
     if self.size > 1:  # the group's own distributed job, coordinated from its first process
       key = f"rcl/spread/group_{self.index}/run_{self.runs}"
       self.runs += 1
@@ -96,11 +112,15 @@ class _Group:
           distributed.publish(key, f"{socket.gethostname()}:{s.getsockname()[1]}")
       address = distributed.wait_for(key, on_wait=lambda seconds: self.log(
           f"waiting for the first process of group {self.index} to start {what} ({seconds / 60:.0f} min)"))
-      extra += ["--distributed", f"--coordinator_address={address}", f"--num_processes={self.size}",
-                f"--process_id={self.rank}"]
+      coordinates = Coordinates(address, self.size, self.rank)
     env = {k: v for k, v in os.environ.items() if k not in distributed.PROCESS_VARIABLES}
     env[_PARENT] = str(os.getpid())
-    status = subprocess.run(self.child(extra), env=env, check=False).returncode
+    # Every process writes its own copy (the workdir need not be shared, and the writer gate is process 0's).
+    with tempfile.TemporaryDirectory() as folder:
+      path = os.path.join(folder, "share_config.json")
+      with open(path, "w", encoding="utf-8") as f:
+        json.dump(dataclasses.asdict(config), f)
+      status = subprocess.run(self.child(path, coordinates), env=env, check=False).returncode
     if status == 0:
       return None
     return (f"process {jax.process_index()}: {what} failed (exit status {status}; its error is in this process's "
@@ -150,43 +170,48 @@ def _entry(group: _Group, error: str | None, read: Callable[[], dict]) -> dict:
 def _seeds(config, seeds, group: _Group, command, log) -> dict:
   mine = {}
   for seed in deal(seeds, group.index, group.count):
-    workdir = os.path.join(config.workdir, f"seed_{seed}")
+    workdir = Workdir(config.workdir).seed(seed)
     log(f"=== group {group.index}: seed {seed} ===")
-    error = group.run(["--seeds=", f"--seed={seed}", f"--workdir={workdir}"], f"seed {seed}")
-    mine[f"{seed}/{group.rank}"] = _entry(group, error, lambda: _read(os.path.join(workdir, "results.json")))
+    error = group.run(dataclasses.replace(config, seed=seed, workdir=workdir.root), f"seed {seed}")
+    mine[f"{seed}/{group.rank}"] = _entry(group, error, lambda: _read(workdir.file(RESULTS)))
   runs = _gather("seeds", mine, log)
   if jax.process_index() != 0:
     return {}
   runs = {key.split("/")[0]: entry for key, entry in runs.items() if key.endswith("/0")}
   for seed in seeds:  # a copy beside process 0's summary, unless the file system is shared
-    path = os.path.join(config.workdir, f"seed_{seed}", "results.json")
+    path = Workdir(config.workdir).seed(seed).file(RESULTS)
     if not os.path.exists(path):
       os.makedirs(os.path.dirname(path), exist_ok=True)
       files.write_json(path, runs[str(seed)])
-  return pipeline.summarize_seeds(config, seeds, [runs[str(s)] for s in seeds], command=command, log=log)
+  return pipeline.summarize_seeds(config, seeds, [RunResults.from_json(runs[str(s)]) for s in seeds], command=command,
+                                 log=log)
 
 
-def _sweep(config, group: _Group, command, log) -> dict:
+def _sweep(config, group: _Group, command, log) -> RunResults | dict:
   mine = {}
   if group.index == 0:
     log("=== group 0: the experiment without its sweep ===")
-    mine[f"experiment/{group.rank}"] = _entry(group, group.run(["--sweep_model="], "the experiment"), dict)
+    experiment = dataclasses.replace(config, sweep=dataclasses.replace(config.sweep, model=""))
+    mine[f"experiment/{group.rank}"] = _entry(group, group.run(experiment, "the experiment"), dict)
   levels = deal(config.sweep.levels, group.index, group.count)
   if levels:
-    workdir = os.path.join(config.workdir, "sweep_levels_" + "_".join(f"{lv:g}" for lv in levels))
+    workdir = Workdir(os.path.join(config.workdir, "sweep_levels_" + "_".join(f"{lv:g}" for lv in levels)))
     log(f"=== group {group.index}: sweep levels {levels} ===")
-    error = group.run(["--models=", "--collab=", "--cca_trials=0", "--sweep_levels=" + ",".join(map(str, levels)),
-                       f"--workdir={workdir}"], f"sweep levels {levels}")
-    mine[f"sweep {group.index}/{group.rank}"] = _entry(
-        group, error, lambda: _read(os.path.join(workdir, "results.json"))["sweep"])
+    share = dataclasses.replace(config, workdir=workdir.root, models=(),
+                                collab=dataclasses.replace(config.collab, specs=()),
+                                analysis=dataclasses.replace(config.analysis, cca_trials=0),
+                                sweep=dataclasses.replace(config.sweep, levels=tuple(levels)))
+    error = group.run(share, f"sweep levels {levels}")
+    mine[f"sweep {group.index}/{group.rank}"] = _entry(group, error, lambda: _read(workdir.file(RESULTS))["sweep"])
   parts = [entry for key, entry in _gather("sweep", mine, log).items() if key.startswith("sweep") and entry]
   if jax.process_index() != 0:
     return {}
-  out = _read(os.path.join(config.workdir, "results.json"))
-  out["sweep"] = sweep.merge(parts, os.path.join(config.workdir, "sweep"))
-  files.write_json(os.path.join(config.workdir, "results.json"), out)
-  summary = _read(os.path.join(config.workdir, "data_summary.json"))
-  files.write_text(os.path.join(config.workdir, "report.md"), markdown.report(config, out, summary, command))
-  log(f"wrote {os.path.join(config.workdir, 'results.json')} with the sweep's {len(out['sweep']['levels'])} levels "
+  workdir = Workdir(config.workdir)
+  out = RunResults.read(workdir.file(RESULTS))
+  out.studies["sweep"] = sweep.merge(parts, workdir.sweep)
+  out.write(workdir.file(RESULTS))
+  summary = _read(workdir.file(DATA_SUMMARY))
+  files.write_text(workdir.file(REPORT), markdown.report(config, out, summary, command))
+  log(f"wrote {workdir.file(RESULTS)} with the sweep's {len(out.studies['sweep']['levels'])} levels "
       f"from {len(parts)} group(s)")
   return out

@@ -5,23 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-from rcl.analysis.joint import accuracy_slope, joint_learning_coefficient
+from rcl.analysis.joint import accuracy_slope, joint_learning_coefficient, plateau_level
 from rcl.data.dataset import DataSet
 from rcl.experiment import identity
 from rcl.experiment.identity import model_identity
 from rcl.models import monikers, noise
 from rcl.report import figures
-from rcl.train.loop import FitConfig, NonFiniteLoss
+from rcl.train.epochs import NonFiniteLoss
+from rcl.train.fit_config import FitConfig
 from rcl.train.population import fit_population
-
-
-def plateau_level(levels: Sequence[float], coefficients: Sequence[float | None], tol: float = 0.01) -> float | None:
-  """The smallest level after which the coefficient never rises by more than `tol` (where it stops rising)."""
-  pairs = [(lv, c) for lv, c in zip(levels, coefficients) if c is not None]
-  for i, (level, c) in enumerate(pairs):
-    if all(later - c <= tol for _, later in pairs[i + 1:]):
-      return level
-  return None
+from rcl.workdir import CHECKPOINTS, Workdir
 
 
 def pick_fig3_levels(levels: Sequence[float], wanted: Sequence[float] = (0.0, 1.0, 1.8)) -> list[float]:
@@ -43,7 +36,7 @@ def run_sweep(data: DataSet, moniker: monikers.Moniker, hyper: monikers.Hyper, l
   os.makedirs(outdir, exist_ok=True)
   model = monikers.build(moniker, len(data.classes), hyper)
   result = fit_population(model, levels, data.splits["train"], data.splits["val"], config,
-                          checkpoint_dir=os.path.join(outdir, "checkpoints"),
+                          checkpoint_dir=os.path.join(outdir, CHECKPOINTS),
                           identity=identity or {"moniker": moniker.name, "model": model_identity(model),
                                                 "classes": data.classes},
                           on_epoch=on_epoch)
@@ -100,7 +93,7 @@ def stage(config, data: DataSet, *, log, on_epoch=None) -> dict:
   fit_config = config.fit_for(moniker.arch, settings.epochs)
   ident = identity.sweep(config, data, moniker, monikers.build(moniker, len(data.classes), config.hyper), fit_config)
   try:
-    out = run_sweep(data, moniker, config.hyper, settings.levels, fit_config, os.path.join(config.workdir, "sweep"),
+    out = run_sweep(data, moniker, config.hyper, settings.levels, fit_config, Workdir(config.workdir).sweep,
                     burn_in=config.analysis.burn_in, identity=ident, on_epoch=best_member)
   except NonFiniteLoss as e:
     raise ValueError(f"[sweep {moniker.name}] {e}") from None

@@ -22,9 +22,9 @@ from rcl.collab.features import Features
 from rcl.config import ExperimentConfig
 from rcl.data import decoys
 from rcl.data.dataset import DataSet, Split
-from rcl.experiment.evaluation import model_dir
 from rcl.files import write_npz
 from rcl.report import figures
+from rcl.workdir import NOVELTY, Workdir
 
 Log = Callable[[str], None]
 KNOWN = ("val", "test")
@@ -86,6 +86,7 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
     collaborative: spec -> (selected MLP state, feature mean, feature std).
     features: moniker -> the component's features (`rcl.collab.features.extract`).
   """
+  workdir = Workdir(config.workdir)
   if not components:
     return {}
   batch, keep = config.fit.eval_batch_size, config.novelty.keep
@@ -122,18 +123,16 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
       reference.bank = None
     if chosen_score != "background":
       reference.background = None
-    directory = model_dir(config.workdir, model)
-    os.makedirs(directory, exist_ok=True)
-    write_npz(os.path.join(directory, novelty.FILE), reference.arrays())
+    os.makedirs(workdir.model(model), exist_ok=True)
+    write_npz(workdir.model_file(model, NOVELTY), reference.arrays())
     chosen = per_score[chosen_score]
     log(f"[trust] {model}: T {temperature:.3f}, test ECE {cal_models[model]['test']['before']['ece']:.4f} -> "
         f"{cal_models[model]['test']['after']['ece']:.4f}; novelty by {chosen_score}: test known called "
         f"{chosen['test_known_called']:.3f}, " +
         ", ".join(f"{kind} AUROC {r['auroc']:.3f} FAR {r['false_acceptance']:.3f}" for kind, r in chosen["test"].items()))
-  os.makedirs(os.path.join(config.workdir, "figures"), exist_ok=True)
-  reliability_path, coverage_path = os.path.join("figures", "reliability.png"), os.path.join("figures", "coverage.png")
-  figures.reliability(os.path.join(config.workdir, reliability_path), reliability)
-  figures.coverage(os.path.join(config.workdir, coverage_path), curves)
+  reliability_path, coverage_path = workdir.figure("reliability"), workdir.figure("coverage")
+  figures.reliability(workdir.absolute(reliability_path), reliability)
+  figures.coverage(workdir.absolute(coverage_path), curves)
   counts = {name: {kind: len(split) for kind, split in kinds.items()} for name, kinds in sets.items()}
   return {"calibration": {"bins": calibration.BINS, "fitted_on": "val", "figure": reliability_path,
                           "models": cal_models},

@@ -9,6 +9,7 @@ import flax.linen as nn
 
 from rcl.models import cnn, noise
 from rcl.models.cnn import CNN
+from rcl.models.mlp import CollabMLP
 from rcl.models.rnn import RNN
 
 
@@ -31,29 +32,17 @@ class Hyper:
       precision for GPUs/TPUs and CPUs with bf16 units; parameters, optimiser, recurrent state, noise
       strengths, batch statistics, logits and features stay float32).
   """
-  reg_level: float = dataclasses.field(
-      default=1.0, metadata={"help": "Regularisation level lambda: noise sigma = lambda, dropout = lambda x 50%."})
-  cnn_filters: int | None = dataclasses.field(
-      default=None, metadata={"help": "Override every CNN's filter count (small profiles).", "lower": 1})
-  cnn_kernel: int = dataclasses.field(default=5, metadata={"help": "CNN convolution width.", "lower": 1})
-  cnn_blocks: int = dataclasses.field(default=5, metadata={"help": "CNN convolution blocks.", "lower": 1})
-  cnn_head: str = dataclasses.field(
-      default="flatten", metadata={"help": "CNN head: 'flatten' (the paper) or pooled over positions, 'max' or "
-                                           "'max_mean', or a dense window slid over positions, 'window' (robust to flanks; "
-                                           "trains on length buckets).",
-                                   "choices": cnn.HEADS})
-  cnn_head_width: int = dataclasses.field(
-      default=8, metadata={"help": "Width of the 'window' head, in final-layer positions (x 2^blocks nucleotides).",
-                           "lower": 1})
-  cnn_dense: tuple[int, ...] = dataclasses.field(
-      default=(128, 64), metadata={"help": "CNN dense widths (last = LD features).", "lower": 1})
-  rnn_hidden: int = dataclasses.field(default=64, metadata={"help": "GRU units per direction.", "lower": 1})
-  rnn_attention: int = dataclasses.field(default=128, metadata={"help": "Attention projection width.", "lower": 1})
-  rnn_dense: tuple[int, ...] = dataclasses.field(
-      default=(128, 64, 32), metadata={"help": "RNN dense widths (last = LD features).", "lower": 1})
-  compute_dtype: str = dataclasses.field(
-      default="float32", metadata={"help": "Arithmetic dtype of the components' layers (parameters stay float32).",
-                                   "choices": ("float32", "bfloat16")})
+  reg_level: float = 1.0
+  cnn_filters: int | None = None
+  cnn_kernel: int = 5
+  cnn_blocks: int = 5
+  cnn_head: str = "flatten"
+  cnn_head_width: int = 8
+  cnn_dense: tuple[int, ...] = (128, 64)
+  rnn_hidden: int = 64
+  rnn_attention: int = 128
+  rnn_dense: tuple[int, ...] = (128, 64, 32)
+  compute_dtype: str = "float32"
 
   def __post_init__(self):
     noise.check_level(self.reg_level)
@@ -119,3 +108,11 @@ def build(moniker: Moniker, num_classes: int, hyper: Hyper = Hyper(), length: in
                dense=tuple(hyper.rnn_dense), noise=hyper.noise, dropout=hyper.dropout,
                input_kind=moniker.input_kind, dtype=hyper.compute_dtype)
   raise ValueError(f"unknown architecture {moniker.arch!r}")
+
+
+def build_collaborative(num_classes: int, dense: Sequence[int], hyper: Hyper = Hyper(),
+                        input_noise: float = 0.0) -> CollabMLP:
+  """The collaborative MLP over combined component features, regularised at the run's level (`hyper`);
+  `input_noise` matters in training only."""
+  return CollabMLP(num_classes=num_classes, dense=tuple(dense), noise=hyper.noise, dropout=hyper.dropout,
+                   input_noise=input_noise)

@@ -6,6 +6,7 @@ from rcl.models import monikers
 from rcl.report import entries, paper
 from rcl.report.protocol import BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES
 from rcl.report.tables import METRIC_LABELS, fmt, head, metric_head, metric_row
+from rcl.results import RunResults
 
 # The data sets the paper reports results on, and its table comparing them with the literature.
 PAPER_DATASETS = {"Test13": "Table 3", "Test88": "Table 4"}
@@ -17,7 +18,7 @@ def _paper_table(dataset: str, test13_table: dict) -> dict:
   return {"Test13": test13_table, "Test88": paper.TABLE4}.get(dataset, {})
 
 
-def table1(results: dict) -> str:
+def table1(results: RunResults) -> str:
   """Test-set metrics of each trained component, with the paper's Table 1 figure under it."""
   dataset = entries.dataset(results)
   paper_table = _paper_table(dataset, paper.TABLE1)
@@ -30,7 +31,7 @@ def table1(results: dict) -> str:
   return out
 
 
-def table2(results: dict) -> str:
+def table2(results: RunResults) -> str:
   """Collaborative models and their plain-ensemble baselines on the test set, with the paper's figures."""
   dataset = entries.dataset(results)
   paper_table = _paper_table(dataset, paper.TABLE2)
@@ -50,7 +51,7 @@ def table2(results: dict) -> str:
   return out
 
 
-def comparison_section(results: dict) -> list[str]:
+def comparison_section(results: RunResults) -> list[str]:
   """Is each collaborative model better than its best component and its ensemble? Paired tests."""
   lines = ["## Is collaboration better? Paired comparisons on the test set", "",
            "Per collaborative model and rival (each of its components and its plain ensemble): the accuracy "
@@ -73,7 +74,7 @@ def comparison_section(results: dict) -> list[str]:
   return lines + [""]
 
 
-def macro_table(results: dict) -> str:
+def macro_table(results: RunResults) -> str:
   """Every model's test metrics with macro averages (each class counts once)."""
   out = metric_head("Model")
   for name, entry in entries.named(results):
@@ -81,7 +82,7 @@ def macro_table(results: dict) -> str:
   return out
 
 
-def literature_table(results: dict) -> str:
+def literature_table(results: RunResults) -> str:
   """Table 3 (Test13) or Table 4 (Test88) style: the literature as reported by its authors, ours measured."""
   test13 = entries.dataset(results) == "Test13"
   rows = []
@@ -104,7 +105,7 @@ def literature_table(results: dict) -> str:
   return out + "\n".join(rows) + "\n"
 
 
-def validation_table(results: dict) -> str:
+def validation_table(results: RunResults) -> str:
   """Every model's validation metrics at its selected epoch."""
   out = metric_head("Moniker")
   for name, entry in entries.named(results):
@@ -115,7 +116,7 @@ def validation_table(results: dict) -> str:
   return out
 
 
-def figures_section(results: dict) -> list[str]:
+def figures_section(results: RunResults) -> list[str]:
   """Test accuracy with its bootstrap interval, and links to every model's figures."""
   lines = [f"## Every model: test accuracy with {BOOTSTRAP_LEVEL:.0%} bootstrap interval, training curves, "
            "confusion matrix", "",
@@ -129,7 +130,7 @@ def figures_section(results: dict) -> list[str]:
   return lines + [""]
 
 
-def per_class_section(results: dict) -> list[str]:
+def per_class_section(results: RunResults) -> list[str]:
   """Per-class test F1 of every model (and each class's support); full figures are in results.json."""
   tables = [(name, entries.per_class(entry)) for name, entry in entries.named(results)
             if entries.per_class(entry) is not None]
@@ -144,7 +145,7 @@ def per_class_section(results: dict) -> list[str]:
   return lines + [""]
 
 
-def cost_section(config, results: dict) -> list[str]:
+def cost_section(config, results: RunResults) -> list[str]:
   """Training cost and the joint learning coefficient (eq. 1) of every trained model."""
   lines = ["## Training cost and joint learning", "",
            "Joint learning coefficient (eq. 1): correlation over epochs after a burn-in of "

@@ -1,70 +1,71 @@
-"""Reading results.json's model entries for report.md: the one place that knows their keys."""
+"""Reading a run's model entries (`rcl.results`) for report.md: the few facts its tables show."""
 
 from __future__ import annotations
 
-from rcl.analysis.stability import SECTIONS
+from rcl.results import SECTIONS, ModelResult, RunResults
 
 
-def dataset(results: dict) -> str:
+def dataset(results: RunResults) -> str:
   """The data set's name (Test13 and Test88 are compared with the paper's tables)."""
-  return results["dataset"]
+  return results.dataset
 
 
-def section(results: dict, name: str) -> dict:
-  """One section of entries ('models', 'ensembles' or 'collaborative') by model name; empty when absent."""
-  return results.get(name, {})
+def section(results: RunResults, name: str) -> dict[str, ModelResult]:
+  """One section of entries ('models', 'ensembles' or 'collaborative') by model name."""
+  return results.section(name)
 
 
-def named(results: dict, sections: tuple[str, ...] = SECTIONS) -> list[tuple[str, dict]]:
+def named(results: RunResults, sections: tuple[str, ...] = SECTIONS) -> list[tuple[str, ModelResult]]:
   """(name, entry) of every model in `sections`, in their order."""
-  return [(name, entry) for s in sections for name, entry in section(results, s).items()]
+  return results.named(sections)
 
 
-def method(entry: dict) -> str:
+def method(entry: ModelResult) -> str:
   """How the model is built, e.g. 'CNN (256)' or 'collaborative MLP'."""
-  return entry["method"]
+  return entry.method
 
 
-def metrics(entry: dict, split: str = "test") -> dict:
+def metrics(entry: ModelResult, split: str = "test") -> dict:
   """The model's metrics on 'test' or 'val' (keys of `rcl.analysis.metrics.METRIC_KEYS`)."""
-  return entry[split]
+  return getattr(entry.scores, split)
 
 
-def accuracy(entry: dict, split: str = "test") -> float:
+def accuracy(entry: ModelResult, split: str = "test") -> float:
   """The model's accuracy on 'test' or 'val'."""
-  return metrics(entry, split)["accuracy"]
+  return entry.accuracy(split)
 
 
-def accuracy_ci(entry: dict) -> dict | None:
-  """The bootstrap interval of test accuracy ('low', 'high'), if recorded."""
-  return entry.get("test_accuracy_ci")
+def accuracy_ci(entry: ModelResult) -> dict:
+  """The bootstrap interval of test accuracy ('low', 'high')."""
+  return entry.scores.test_accuracy_ci
 
 
-def selected_epoch(entry: dict) -> int | None:
+def selected_epoch(entry: ModelResult) -> int | None:
   """The epoch model selection kept; None for a model without training (a plain ensemble)."""
-  return entry.get("selected_epoch")
+  return entry.training.selected_epoch if entry.training is not None else None
 
 
-def figure_paths(entry: dict) -> dict:
+def figure_paths(entry: ModelResult) -> dict:
   """The model's figures by kind ('curves', 'confusion'), relative to the workdir."""
-  return entry.get("figures", {})
+  return entry.scores.figures
 
 
-def per_class(entry: dict) -> dict | None:
-  """Per class name, the test figures ('f1', 'support', ...), if recorded."""
-  return entry["test_report"]["per_class"] if "test_report" in entry else None
+def per_class(entry: ModelResult) -> dict:
+  """Per class name, the test figures ('f1', 'support', ...)."""
+  return entry.scores.test_report["per_class"]
 
 
-def joint_learning(entry: dict) -> dict:
-  """The joint learning coefficients ('accuracy', 'loss') and Fig. 3 slope ('slope'); empty when absent."""
-  return entry.get("joint_learning", {})
+def joint_learning(entry: ModelResult) -> dict:
+  """The joint learning coefficients ('accuracy', 'loss') and Fig. 3 slope ('slope'); empty when untrained."""
+  return entry.training.joint_learning if entry.training is not None else {}
 
 
-def cost(entry: dict) -> tuple[int, int, int, float]:
+def cost(entry: ModelResult) -> tuple[int, int, int, float]:
   """(parameters, epochs, selected epoch, training seconds) of a trained model."""
-  return entry["parameters"], entry["epochs"], entry["selected_epoch"], entry["train_seconds_total"]
+  t = entry.training
+  return t.parameters, t.epochs, t.selected_epoch, t.train_seconds_total
 
 
-def comparison(entry: dict) -> dict | None:
+def comparison(entry: ModelResult) -> dict | None:
   """A collaborative model's paired comparisons: 'ensemble', 'best_component' and per rival 'rivals'."""
-  return entry.get("comparison")
+  return entry.comparison

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rcl.report import components, entries, multiseed, protocol, studies, trust
+from rcl.results import RunResults
 
 
-def _literature(results: dict) -> list[str]:
+def _literature(results: RunResults) -> list[str]:
   """The comparison with the literature, in the style of the paper's table for this data set."""
   dataset = entries.dataset(results)
   table = components.PAPER_DATASETS.get(dataset, components.PAPER_DATASETS["Test88"])
@@ -16,7 +17,7 @@ def _literature(results: dict) -> list[str]:
           f"(the paper reports no figures for data set {dataset!r})\n"]
 
 
-def report(config, results: dict, summary: dict, command: str) -> str:
+def report(config, results: RunResults, summary: dict, command: str) -> str:
   """The whole report.md text of one run, from its configuration, results and data summary."""
   collaborative = bool(entries.section(results, "collaborative"))
   lines = [
@@ -37,14 +38,15 @@ def report(config, results: dict, summary: dict, command: str) -> str:
       *components.per_class_section(results),
       *components.cost_section(config, results),
   ]
-  if "sweep" in results:
-    lines += studies.sweep_section(results["sweep"])
-  if "feature_analysis" in results:
-    lines += studies.feature_section(results["feature_analysis"])
-  if "boundary_noise" in results:
-    lines += studies.boundary_section(results["boundary_noise"])
-  if "calibration" in results:
-    lines += trust.calibration_section(results["calibration"]) + trust.novelty_section(results["novelty"])
+  done = results.studies
+  if "sweep" in done:
+    lines += studies.sweep_section(done["sweep"])
+  if "feature_analysis" in done:
+    lines += studies.feature_section(done["feature_analysis"])
+  if "boundary_noise" in done:
+    lines += studies.boundary_section(done["boundary_noise"])
+  if "calibration" in done:
+    lines += trust.calibration_section(done["calibration"]) + trust.novelty_section(done["novelty"])
   return "\n".join(line for line in lines if line is not None)
 
 

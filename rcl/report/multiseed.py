@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rcl.analysis.stability import SECTIONS
+from rcl.results import SECTIONS
 from rcl.report.protocol import BOOTSTRAP_LEVEL
 from rcl.report.tables import head, metric_keys, metric_labels, with_ci
 

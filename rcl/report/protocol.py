@@ -8,6 +8,7 @@ import inspect
 from rcl.analysis import significance
 from rcl.data import encoding
 from rcl.report import paper
+from rcl.results import RunResults
 
 
 def setting(function, name: str):
@@ -59,9 +60,9 @@ def collab_text(config) -> str | None:
           "baseline row: the mean of its components' softmax outputs, no training.")
 
 
-def section(config, results: dict, summary: dict) -> list[str]:
+def section(config, results: RunResults, summary: dict) -> list[str]:
   """The whole "How these numbers were obtained" section (a None line: a bullet that does not apply)."""
-  env = results["environment"]
+  env = results.environment
   evidence = paper.recall_accuracy_evidence()
   return [
       "## How these numbers were obtained",
@@ -78,7 +79,7 @@ def section(config, results: dict, summary: dict) -> list[str]:
       f"{evidence['equal']} of its {evidence['rows']} rows and differs by at most 0.001 in the others, which "
       "only the support-weighted average guarantees. Macro averages (every class counts once) are in their "
       f"own table below. Intervals are {BOOTSTRAP_LEVEL:.0%} percentile bootstrap intervals over the test sequences.",
-      f"- Seed {results['seed']}; backend {env['backend']} ({', '.join(env['devices'])}); code {env['git']}; "
+      f"- Seed {results.seed}; backend {env['backend']} ({', '.join(env['devices'])}); code {env['git']}; "
       f"packages {env['packages']}.",
       "- Figures marked *paper* are copied from Buet-Golfouse et al. for comparison; they were not measured here.",
       ""]

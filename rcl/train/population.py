@@ -5,7 +5,7 @@ member i at level lambda_i follows exactly the computation `fit` performs for th
 initialisation and key derivation from its seed), so the population's histories equal sequential ones
 up to floating-point reassociation. This is the paper's Fig. 4 sweep (`rcl.models.noise.rates`) at the
 price of one compilation. On accelerators one vmapped step trains every member; on a CPU the members
-train one after another with the same (single-model) step, which measured faster there (`one_by_one`).
+train one after another with the same (single-model) step, which is faster there (`one_by_one`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from rcl.data.dataset import Split
 from rcl.models import noise
 from rcl.train import steps
 from rcl.train.checkpoint import RunCheckpoints
-from rcl.train.loop import (HISTORY_KEYS, FitConfig, check_finite, checkpoint_due, init_state, resume, run_epoch,
-                            training_data)
-from rcl.train.predict import evaluate_sums
+from rcl.train.epochs import HISTORY_KEYS, Trainee, run_epoch, train_epochs
+from rcl.train.fit_config import FitConfig
+from rcl.train.loop import init_state, resume, training_data
+from rcl.train.predict import metric_sums
 from rcl.train.state import TrainState
 
 
@@ -55,9 +56,8 @@ def member_train_step(model: nn.Module):
 
 def one_by_one(backend: str | None = None) -> bool:
   """Whether members train one after another (a CPU) rather than in one vmapped step (accelerators, where
-  the members' work fuses into wider kernels). On this 2-core CPU the vmapped step ran at 0.47-0.53x of
-  training the members one by one, and `lax.map` over members inside one program at 0.06x (`python -m
-  experiments.bench --models=P`; BUILD.md, "Speed")."""
+  the members' work fuses into wider kernels); a CPU gains nothing from the wider kernels and loses to the
+  vmapped step's overhead (BUILD.md, "Measurements behind code choices")."""
   return (backend or jax.default_backend()) == "cpu"
 
 
@@ -65,16 +65,37 @@ def _stack_host(trees: list) -> dict:
   return jax.tree.map(lambda *xs: np.stack(xs), *trees)
 
 
-def _epoch_one_by_one(step_fn: Callable, state: TrainState, train: Split, val: Split, config: FitConfig, epoch: int,
-                      keys: jax.Array, levels: jax.Array) -> tuple[TrainState, dict, np.ndarray, dict]:
+def _epoch_one_by_one(step_fn: Callable, state: TrainState, train: Split, config: FitConfig, epoch: int,
+                      keys: jax.Array, levels: jax.Array) -> tuple[TrainState, dict, np.ndarray]:
   """Every member's epoch in turn with the one-model step (the same batches as the vmapped step reads),
-  then its validation; restacked: (state, train sums [members], step losses [steps, members], val sums)."""
+  restacked: (state, train sums [members], step losses [steps, members])."""
   runs = [run_epoch(step_fn, member(state, i), train, config, epoch, keys[i], levels[i])
           for i in range(len(levels))]
-  val_sums = [evaluate_sums(member_state.for_evaluation(), val, config.eval_batch_size,
-                            bucket_lengths=config.bucket_lengths) for member_state, _, _ in runs]
-  return (stack_states([r[0] for r in runs]), _stack_host([r[1] for r in runs]),
-          np.stack([r[2] for r in runs], axis=1), _stack_host(val_sums))
+  return stack_states([r[0] for r in runs]), _stack_host([r[1] for r in runs]), np.stack([r[2] for r in runs], 1)
+
+
+def _trainee(model: nn.Module, train: Split, val: Split, config: FitConfig, extra: tuple, identity: dict) -> Trainee:
+  """The population for the epoch loop: members one after another (a CPU, `one_by_one`) or in one vmapped
+  step, validated one by one or vmapped likewise."""
+  sequential = one_by_one()
+  step_fn = member_train_step(model)
+  train_fn = jax.jit(step_fn if sequential else jax.vmap(step_fn, in_axes=(0, None, 0, 0)))
+  eval_fn = jax.jit(jax.vmap(steps.eval_step, in_axes=(0, None)))
+
+  def train_epoch(state, epoch):
+    if sequential:
+      return _epoch_one_by_one(train_fn, state, train, config, epoch, *extra)
+    return run_epoch(train_fn, state, train, config, epoch, *extra)
+
+  def validate(state):
+    if sequential:
+      return _stack_host([metric_sums(member(state, i).for_evaluation(), val, config.eval_batch_size,
+                                        bucket_lengths=config.bucket_lengths) for i in range(len(extra[1]))])
+    return metric_sums(state.for_evaluation(), val, config.eval_batch_size, bucket_lengths=config.bucket_lengths,
+                         eval_fn=eval_fn)
+
+  return Trainee(train_epoch, validate, lambda epoch, histories: {"epoch": epoch, "histories": histories,
+                                                                  "identity": identity})
 
 
 def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val: Split, config: FitConfig, *,
@@ -107,48 +128,19 @@ def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val:
   extra = (jnp.stack(step_keys), jnp.asarray(levels, jnp.float32))
   identity = dict(identity or {}, levels=levels, seeds=seeds)
   histories = [{k: [] for k in HISTORY_KEYS} for _ in levels]
-  done = saved = 0
+  done = 0
   ckpt = RunCheckpoints(checkpoint_dir) if checkpoint_dir else None
   try:
     if ckpt is not None and (restored := resume(ckpt, state, identity)) is not None:
       state, meta = restored
       histories, done = meta["histories"], meta["epoch"]
-      saved = done
-    sequential = one_by_one()
-    step_fn = member_train_step(model)
-    train_fn = jax.jit(step_fn if sequential else jax.vmap(step_fn, in_axes=(0, None, 0, 0)))
-    eval_fn = jax.jit(jax.vmap(steps.eval_step, in_axes=(0, None)))
     start = time.perf_counter()
-    for epoch in range(done, config.epochs):
-      t0 = time.perf_counter()
-      first_step = int(np.asarray(state.step)[0])
-      if sequential:
-        state, total, step_losses, val_total = _epoch_one_by_one(train_fn, state, train, val, config, epoch, *extra)
-      else:
-        state, total, step_losses = run_epoch(train_fn, state, train, config, epoch, *extra)
-        val_total = evaluate_sums(state.for_evaluation(), val, config.eval_batch_size,
-                                  bucket_lengths=config.bucket_lengths, eval_fn=eval_fn)
-      check_finite(step_losses, epoch + 1, first_step, saved)
-      logs = _member_logs(steps.means(total), steps.means(val_total), time.perf_counter() - t0)
-      for history, entry in zip(histories, logs):
-        for k in HISTORY_KEYS:
-          history[k].append(entry[k])
-      if ckpt is not None and checkpoint_due(config, epoch):
-        ckpt.save_latest(epoch + 1, state, {"epoch": epoch + 1, "histories": histories, "identity": identity})
-        saved = epoch + 1
-      if on_epoch is not None:
-        on_epoch(epoch + 1, config.epochs, logs)
+    state = train_epochs(_trainee(model, train, val, config, extra, identity), state, config, histories, done=done,
+                         ckpt=ckpt, on_epoch=on_epoch)
   finally:
     if ckpt is not None:
       ckpt.close()
   return PopulationResult(levels, histories, state, time.perf_counter() - start)
-
-
-def _member_logs(train: dict, val: dict, seconds: float) -> list[dict]:
-  """Per-member epoch logs from float64[members] means."""
-  return [{"train_loss": float(train["loss"][i]), "train_accuracy": float(train["accuracy"][i]),
-           "val_loss": float(val["loss"][i]), "val_accuracy": float(val["accuracy"][i]), "seconds": seconds}
-          for i in range(len(train["loss"]))]
 
 
 def member(state: TrainState, index: int) -> TrainState:

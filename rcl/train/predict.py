@@ -26,12 +26,12 @@ def _sharded(step, mesh: Mesh, sharded_out: bool):
 
 def _device_batches(split: Split, batch_size: int, bucket_lengths, mesh: Mesh | None, seed: int | None = None,
                     epoch: int = 0, capacities: Sequence[int] | None = None):
-  for batch in batches(split, batch_size, bucket_lengths=bucket_lengths, seed=seed, epoch=epoch, capacities=capacities):
-    index, mask = batch.pop("index"), batch["mask"]
-    yield (sharding.shard_batch(batch, mesh) if mesh is not None else batch), index, mask
+  for batch, index in batches(split, batch_size, bucket_lengths=bucket_lengths, seed=seed, epoch=epoch,
+                             capacities=capacities):
+    yield (sharding.shard_batch(batch, mesh) if mesh is not None else batch), index, batch["mask"]
 
 
-def evaluate_sums(state: TrainState, split: Split, batch_size: int = 256, *,
+def metric_sums(state: TrainState, split: Split, batch_size: int = 256, *,
                   bucket_lengths: Sequence[int] | None = None, mesh: Mesh | None = None,
                   eval_fn: Callable | None = None) -> dict:
   """Summed deterministic metrics (`steps.eval_step`, or `eval_fn`, e.g. vmapped over a population)
@@ -44,10 +44,10 @@ def evaluate_sums(state: TrainState, split: Split, batch_size: int = 256, *,
   return jax.device_get(total)
 
 
-def evaluate(state: TrainState, split: Split, batch_size: int = 256, *,
+def mean_metrics(state: TrainState, split: Split, batch_size: int = 256, *,
              bucket_lengths: Sequence[int] | None = None, mesh: Mesh | None = None) -> dict[str, float]:
   """Mean loss and accuracy of the deterministic model over `split`."""
-  return steps.means(evaluate_sums(state, split, batch_size, bucket_lengths=bucket_lengths, mesh=mesh))
+  return steps.means(metric_sums(state, split, batch_size, bucket_lengths=bucket_lengths, mesh=mesh))
 
 
 def predict(state: TrainState, split: Split, batch_size: int = 256, *,
