@@ -16,15 +16,17 @@ Speed is measured here, on demand, never asserted in tests. The process restarts
 pages for malloc, as the `rcl` command and `experiments.run` do (rcl/allocator.py).
 """
 
+import functools
+import itertools
 import json
 import os
 import resource
-import statistics
 import time
 
 import jax
 from absl import app, flags
 
+from experiments import timing
 from rcl import allocator
 from rcl.data import location
 from rcl.data.batching import batches, plan_batches
@@ -70,102 +72,79 @@ def _emit(**fields):
   return fields
 
 
-def _timed(fn, n):
-  times = []
-  for i in range(n):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(i))
-    times.append(time.perf_counter() - t0)
-  return statistics.median(times), min(times), max(times)
-
-
-def _device(batch):
-  batch = dict(batch)
-  batch.pop("index")
-  return jax.device_put(batch)
+def _first(split, batch_size, n=None, **kwargs):
+  """The first `n` batches (all: None) of `split`, as `rcl.data.batching.batches` yields them, without indices."""
+  return [b for b, _ in itertools.islice(batches(split, batch_size, **kwargs), n)]
 
 
 def _setups(model, state):
   """(name, jitted train step, batch placement, state): one device, and data parallel over all devices."""
-  setups = [("1 device", jax.jit(steps.train_step), _device, state)]
+  setups = [("1 device", jax.jit(steps.train_step), jax.device_put, state)]
   if len(jax.devices()) > 1:
     mesh = sharding.data_mesh()
     state = state.replace(apply_fn=sharding.sharded_model(model).apply)
     setups.append((f"{len(jax.devices())} devices, data parallel",
                    jax.jit(sharding.data_parallel(steps.train_step, mesh, extra_args=1)),
-                   lambda b: sharding.shard_batch({k: v for k, v in b.items() if k != "index"}, mesh),
+                   lambda b: sharding.shard_batch(b, mesh),
                    sharding.replicate(state, mesh)))
   return setups
+
+
+def _one_pass(fn, state, device_batches, call, *args) -> timing.Timing:
+  """Compiles `fn(state, batch, *args)` for each padded length in `device_batches` (one call each), then times
+  `call(fn, i)` over every batch as one pass."""
+  lengths = sorted({b["seq"].shape[1] for b in device_batches})
+  shapes = [next(b for b in device_batches if b["seq"].shape[1] == n) for n in lengths]
+  return timing.compile_then_time(lambda: timing.warm(fn, *((state, b, *args) for b in shapes)), call,
+                                  len(device_batches), each=False)
 
 
 def bench_cnn(data, n_steps):
   model = monikers.build(monikers.MONIKERS["A"], len(data.classes), _hyper())
   train = data.splits["train"]
-  state = create_state(model, _device(next(batches(train, 64))), jax.random.key(0))
+  state = create_state(model, jax.device_put(_first(train, 64, 1)[0]), jax.random.key(0))
   key = jax.random.key(1)
   out = []
   for name, step, place, start in _setups(model, state):
-    train_batches = [place(b) for b, _ in zip(batches(train, 64, seed=0), range(n_steps))]
-    t0 = time.perf_counter()
-    compiled = step.lower(start, train_batches[0], key).compile()
-    compile_s = time.perf_counter() - t0
-    holder = [start]
-
-    def run(i, compiled=compiled, holder=holder, train_batches=train_batches):
-      holder[0], sums = compiled(holder[0], train_batches[i % len(train_batches)], key)
-      return sums
-
-    run(0)
-    med, lo, hi = _timed(run, n_steps)
-    out.append(_emit(model="A", mode="train", devices=name, batch=64, seq_per_s=64 / med, step_s_median=med,
-                     step_s_min=lo, step_s_max=hi, compile_s=compile_s, peak_mem_mb=_peak_memory_mb()))
-  infer_batches = [_device(b) for b, _ in zip(batches(train, 256), range(4))]
-  predict_jit = jax.jit(steps.predict_step)
-  t0 = time.perf_counter()
-  predict_compiled = predict_jit.lower(state, infer_batches[0]).compile()
-  compile_s = time.perf_counter() - t0
-  predict_compiled(state, infer_batches[0])
-  med, lo, hi = _timed(lambda i: predict_compiled(state, infer_batches[i % 4]), max(n_steps // 2, 3))
-  out.append(_emit(model="A", mode="inference", batch=256, seq_per_s=256 / med, step_s_median=med,
-                   compile_s=compile_s, peak_mem_mb=_peak_memory_mb()))
+    train_batches = [place(b) for b in _first(train, 64, n_steps, seed=0)]
+    t = timing.compile_then_time(functools.partial(timing.aot, step, start, train_batches[0], key),
+                                 timing.Steps(start, train_batches, key).run, n_steps, warmup=1)
+    out.append(_emit(model="A", mode="train", devices=name, batch=64, seq_per_s=64 / t.median, step_s_median=t.median,
+                     step_s_min=min(t.times), step_s_max=max(t.times), compile_s=t.compile_s,
+                     peak_mem_mb=_peak_memory_mb()))
+  infer_batches = jax.device_put(_first(train, 256, 4))
+  t = timing.compile_then_time(functools.partial(timing.aot, jax.jit(steps.predict_step), state, infer_batches[0]),
+                               lambda predict_fn, i: predict_fn(state, infer_batches[i % 4]), max(n_steps // 2, 3),
+                               warmup=1)
+  out.append(_emit(model="A", mode="inference", batch=256, seq_per_s=256 / t.median, step_s_median=t.median,
+                   compile_s=t.compile_s, peak_mem_mb=_peak_memory_mb()))
   # The classification path: each sequence through the narrowest exact window that holds it (rcl.models.cnn).
   width = train.seq.shape[1]
   reader = monikers.build(monikers.MONIKERS["A"], len(data.classes), _hyper(), length=width)
-  windowed = state.replace(apply_fn=reader.apply)
   widths, capacities = cnn.windows(width, reader.kernel_size, reader.blocks)
-  predict.predict(windowed, train, 256, bucket_lengths=widths, capacities=capacities)  # compiles every width
-  t0 = time.perf_counter()
-  predict.predict(windowed, train, 256, bucket_lengths=widths, capacities=capacities)
-  seconds = time.perf_counter() - t0
+  seconds = timing.second_call_s(functools.partial(predict.predict, state.replace(apply_fn=reader.apply), train, 256,
+                                                   bucket_lengths=widths, capacities=capacities))
   out.append(_emit(model="A", mode="inference", padding="windows " + ",".join(map(str, widths)), batch=256,
                    seq_per_s=len(train) / seconds, sequences=len(train), seconds=seconds))
-  print(f"CNN A inference: {256 / med:.0f} seq/s at full width {width}, {len(train) / seconds:.0f} seq/s through "
-        f"exact windows (the classification path) over the {len(train)} training sequences", flush=True)
+  print(f"CNN A inference: {256 / t.median:.0f} seq/s at full width {width}, {len(train) / seconds:.0f} seq/s "
+        f"through exact windows (the classification path) over the {len(train)} training sequences", flush=True)
   return out
 
 
 def _rnn_epoch(state, train, step, place, bucket_lengths, max_batches=None):
   """Compiles every shape, then times one epoch (or its first `max_batches`, extrapolated)."""
   plan = plan_batches(train, 64, seed=0, bucket_lengths=bucket_lengths)
-  epoch = [place(b) for b, _ in zip(batches(train, 64, seed=0, bucket_lengths=bucket_lengths),
-                                    range(max_batches or len(plan)))]
+  epoch = [place(b) for b in _first(train, 64, max_batches, seed=0, bucket_lengths=bucket_lengths)]
   key = jax.random.key(1)
-  t0 = time.perf_counter()
-  for length in sorted({b["seq"].shape[1] for b in epoch}):  # compile each shape outside the timing
-    jax.block_until_ready(step(state, next(b for b in epoch if b["seq"].shape[1] == length), key))
-  compile_s = time.perf_counter() - t0
-  t0 = time.perf_counter()
-  for b in epoch:
-    state, sums = step(state, b, key)
-  jax.block_until_ready(sums)
-  return (time.perf_counter() - t0) * len(plan) / len(epoch), compile_s, len(plan)
+  t = _one_pass(step, state, epoch, timing.Steps(state, epoch, key).run, key)
+  return t.total * len(plan) / len(epoch), t.compile_s, len(plan)
 
 
 def bench_rnn(data, padded_steps, hidden):
   """RNN E epochs over Test13 at batch 64: bucketed and padded to 1000, on one device and on all."""
   model = monikers.build(monikers.MONIKERS["E"], len(data.classes), _hyper(rnn_hidden=hidden))
   train = data.splits["train"]
-  state = create_state(model, _device(next(batches(train, 64))), jax.random.key(0))
+  state = create_state(model, jax.device_put(_first(train, 64, 1)[0]), jax.random.key(0))
   out = []
   for name, step, place, start in _setups(model, state):
     epoch_s, compile_s, n_batches = _rnn_epoch(start, train, step, place, _BUCKETS)
@@ -182,28 +161,18 @@ def bench_rnn(data, padded_steps, hidden):
   return out
 
 
-def _inference_pass(predict_fn, state, device_batches):
-  """Seconds for one pass over `device_batches` (each shape compiled beforehand) and the sequences in it."""
-  for length in sorted({b["seq"].shape[1] for b in device_batches}):
-    jax.block_until_ready(predict_fn(state, next(b for b in device_batches if b["seq"].shape[1] == length)))
-  t0 = time.perf_counter()
-  for b in device_batches:
-    out = predict_fn(state, b)
-  jax.block_until_ready(out)
-  return time.perf_counter() - t0, int(sum(float(b["mask"].sum()) for b in device_batches))
-
-
 def bench_rnn_inference(data, hidden, padded_batches):
   """RNN E inference (batch 256) over the Test13 training split: length-bucketed, and padded to 1000 (the
   first `padded_batches` batches)."""
   model = monikers.build(monikers.MONIKERS["E"], len(data.classes), _hyper(rnn_hidden=hidden))
   train = data.splits["train"]
-  state = create_state(model, _device(next(batches(train, 64))), jax.random.key(0))
+  state = create_state(model, jax.device_put(_first(train, 64, 1)[0]), jax.random.key(0))
   predict_fn = jax.jit(steps.predict_step)
   rates = {}
   for padding, lengths, limit in (("buckets", _BUCKETS, None), ("1000", None, padded_batches)):
-    device_batches = [_device(b) for b, _ in zip(batches(train, 256, bucket_lengths=lengths), range(limit or 10**9))]
-    seconds, n = _inference_pass(predict_fn, state, device_batches)
+    device_batches = jax.device_put(_first(train, 256, limit, bucket_lengths=lengths))
+    seconds = _one_pass(predict_fn, state, device_batches, lambda fn, i: fn(state, device_batches[i])).total
+    n = int(sum(float(b["mask"].sum()) for b in device_batches))
     rates[padding] = n / seconds
     _emit(model="E", hidden=hidden, mode="inference", padding=padding, batch=256, seq_per_s=n / seconds,
           sequences=n, seconds=seconds)
@@ -213,10 +182,10 @@ def bench_rnn_inference(data, hidden, padded_batches):
 
 def bench_collaborative_inference(data):
   """The shipped collaborative bundle (LD(A)+LD(E), small profile) over the Test13 training split, batch 256:
-  its inference path (E in length buckets, A through its exact windows, the MLP on their features) and
-  padded (E and A at the full 512)."""
+  its inference path (`shapes="fast"`: E in length buckets, A through its exact windows, the MLP on their
+  features) and padded (`shapes="padded"`: E and A at the full 512)."""
   from rcl import bundle  # noqa: PLC0415
-  from rcl.cli import shipped  # noqa: PLC0415
+  from rcl.cli.model_lookup import shipped  # noqa: PLC0415
   from rcl.data.dataset import Split  # noqa: PLC0415
   from rcl.data.encoding import encode_sequences  # noqa: PLC0415
   if not shipped():
@@ -225,13 +194,8 @@ def bench_collaborative_inference(data):
   train = data.splits["train"]
   enc = encode_sequences(list(train.sequences), model.meta["max_len"])
   split = Split(list(train.ids), list(train.sequences), enc.codes, enc.lengths, train.labels)
-  for padding, fast in (("buckets", True), ("512", False)):
-    if not fast:
-      model.meta["networks"]["E"]["buckets"] = None
-    model.predict(split, cnn_windows=fast)  # compiles every shape
-    t0 = time.perf_counter()
-    model.predict(split, cnn_windows=fast)
-    seconds = time.perf_counter() - t0
+  for padding, shapes in (("buckets", "fast"), ("512", "padded")):
+    seconds = timing.second_call_s(functools.partial(model.predict, split, shapes=shapes))
     _emit(model=model.meta["model"], mode="inference", padding=padding, batch=model.meta["eval_batch_size"],
           seq_per_s=len(split) / seconds, sequences=len(split), seconds=seconds)
 
@@ -242,7 +206,7 @@ def bench_population(data, levels, filters, n_steps):
   from rcl.train.population import member_train_step, stack_states  # noqa: PLC0415
   model = monikers.build(monikers.MONIKERS["A"], len(data.classes), _hyper(cnn_filters=filters))
   train = data.splits["train"]
-  batch_list = [_device(b) for b, _ in zip(batches(train, 64, seed=0), range(n_steps))]
+  batch_list = jax.device_put(_first(train, 64, n_steps, seed=0))
   key = jax.random.key(1)
   members = [create_state(model, batch_list[0], jax.random.key(i)) for i in range(len(levels))]
   stacked = stack_states([m.replace(tx=members[0].tx) for m in members])
@@ -252,36 +216,24 @@ def bench_population(data, levels, filters, n_steps):
   single = [jax.jit(steps.train_step) for _ in levels]
   singles = [model.clone(noise=noise.rates(lv)[0], dropout=noise.rates(lv)[1]) for lv in levels]
   states = [m.replace(apply_fn=s.apply) for m, s in zip(members, singles)]
-  holder = {"pop": stacked, "seq": states}
-  jax.block_until_ready(pop_step(stacked, batch_list[0], keys, level_array))
-  for i in range(len(levels)):
-    jax.block_until_ready(single[i](states[i], batch_list[0], key))
-
-  def run_seq(i):
-    out = []
-    for j in range(len(levels)):
-      holder["seq"][j], sums = single[j](holder["seq"][j], batch_list[i % len(batch_list)], key)
-      out.append(sums)
-    return out
-
-  def run_pop(i):
-    holder["pop"], sums = pop_step(holder["pop"], batch_list[i % len(batch_list)], keys, level_array)
-    return sums
-
-  seq_med, _, _ = _timed(run_seq, n_steps)
+  alone = [timing.Steps(s, batch_list, key) for s in states]
+  seq = timing.compile_then_time(lambda: [timing.warm(f, (s, batch_list[0], key)) for f, s in zip(single, states)],
+                                 lambda fns, i: [m.run(f, i) for f, m in zip(fns, alone)], n_steps)
   _emit(model=f"A({filters} filters) x {len(levels)} levels", mode="train-sequential", batch=64,
-        seq_per_s=64 * len(levels) / seq_med, step_s_median=seq_med)
-  pop_med, _, _ = _timed(run_pop, n_steps)
+        seq_per_s=64 * len(levels) / seq.median, step_s_median=seq.median)
+  pop = timing.compile_then_time(lambda: timing.warm(pop_step, (stacked, batch_list[0], keys, level_array)),
+                                 timing.Steps(stacked, batch_list, keys, level_array).run, n_steps)
   _emit(model=f"A({filters} filters) x {len(levels)} levels", mode="train-population-vmap", batch=64,
-        seq_per_s=64 * len(levels) / pop_med, step_s_median=pop_med)
-  print(f"population (vmap) speed-up over sequential training of {len(levels)} levels: {seq_med / pop_med:.2f}x",
-        flush=True)
+        seq_per_s=64 * len(levels) / pop.median, step_s_median=pop.median)
+  print(f"population (vmap) speed-up over sequential training of {len(levels)} levels: "
+        f"{seq.median / pop.median:.2f}x", flush=True)
 
 
 def bench_sweep_wall(data, levels, filters):
   """Wall time of one epoch of the regularisation sweep as `fit_population` runs it on this backend, against
   the sum of the members trained alone with `fit` (each its own compilation, as a user would run them)."""
-  from rcl.train.loop import FitConfig, fit  # noqa: PLC0415
+  from rcl.train.fit_config import FitConfig  # noqa: PLC0415
+  from rcl.train.loop import fit  # noqa: PLC0415
   from rcl.train.population import fit_population, one_by_one  # noqa: PLC0415
   model = monikers.build(monikers.MONIKERS["A"], len(data.classes), _hyper(cnn_filters=filters))
   config = FitConfig(epochs=1, batch_size=64, seed=0, selection="last")

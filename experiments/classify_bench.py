@@ -21,7 +21,7 @@ import numpy as np
 from absl import app, flags
 
 from experiments.bench_input import make_input
-from rcl.cli import shipped
+from rcl.cli.model_lookup import shipped
 from rcl.data import location
 from rcl.data.fasta import read_fasta
 

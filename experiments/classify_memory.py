@@ -52,7 +52,7 @@ def main(argv):
   jax.numpy.zeros(1).block_until_ready()
   _line("JAX imported, CPU client up")
   from rcl import bundle, classify  # noqa: PLC0415
-  from rcl.cli import resolve_model  # noqa: PLC0415
+  from rcl.cli.model_lookup import resolve_model  # noqa: PLC0415
   from rcl.data.fasta import iter_records  # noqa: PLC0415
   model = bundle.load(resolve_model(_MODEL.value))
   _line(f"bundle {model.meta['model']} loaded")

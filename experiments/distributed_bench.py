@@ -11,12 +11,11 @@ process.
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
-import statistics
 import subprocess
 import sys
-import time
 
 from absl import app, flags
 
@@ -39,6 +38,7 @@ def _work() -> None:
                            process_id=int(process_id), heartbeat_timeout=20, init_timeout=120)
   import jax  # noqa: PLC0415
 
+  from experiments import timing  # noqa: PLC0415
   from rcl.data import location  # noqa: PLC0415
   from rcl.data.batching import batches  # noqa: PLC0415
   from rcl.data.dataset import load_dataset  # noqa: PLC0415
@@ -50,30 +50,20 @@ def _work() -> None:
   data = load_dataset(files, seed=0)
   train = data.splits["train"]
   model = monikers.build(monikers.MONIKERS[_MODEL.value], len(data.classes), monikers.Hyper(cnn_filters=_FILTERS.value))
-  batch_list = [{k: v for k, v in b.items() if k != "index"} for b, _ in zip(batches(train, 64, seed=0),
-                                                                                 range(_STEPS.value + 2))]
+  batch_list = [b for b, _ in itertools.islice(batches(train, 64, seed=0), _STEPS.value + 2)]
   mesh = sharding.data_mesh()
   state = create_state(model, batch_list[0], jax.random.key(0))
   state = sharding.replicate(state, mesh).replace(apply_fn=sharding.sharded_model(model).apply)
   step = jax.jit(sharding.data_parallel(steps.train_step, mesh, extra_args=1))
-  placed = [sharding.shard_batch(b, mesh) for b in batch_list]
-  key = jax.random.key(1)
-  t0 = time.perf_counter()
-  state, sums = step(state, placed[0], key)
-  jax.block_until_ready(sums)
-  compile_s = time.perf_counter() - t0
-  times = []
-  for b in placed[1:]:
-    t0 = time.perf_counter()
-    state, sums = step(state, b, key)
-    jax.block_until_ready(sums)
-    times.append(time.perf_counter() - t0)
+  loop = timing.Steps(state, [sharding.shard_batch(b, mesh) for b in batch_list], jax.random.key(1))
+  # The first step compiles (and counts as compilation), the second is a warm-up; the rest are timed.
+  t = timing.compile_then_time(lambda: loop.run(step, 0), lambda _, i: loop.run(step, i + 1), _STEPS.value, warmup=1)
   if jax.process_index() == 0:
     layout = (f"1 process x {len(jax.devices())} devices" if jax.process_count() == 1 else
               f"{jax.process_count()} processes x {len(jax.local_devices())} device")
     print(json.dumps({"model": _MODEL.value, "filters": _FILTERS.value, "layout": layout, "batch": 64,
-                      "steps_per_s": 1 / statistics.median(times[1:]), "compile_s": compile_s,
-                      "loss_last": float(sums["loss"])}), flush=True)
+                      "steps_per_s": 1 / t.median, "compile_s": t.compile_s,
+                      "loss_last": float(loop.sums["loss"])}), flush=True)
 
 
 def _run_workers(args: list[str]) -> list[dict]:
