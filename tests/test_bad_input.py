@@ -59,8 +59,8 @@ def finished_run(tmp_path_factory):
 
 @pytest.mark.parametrize("changes, expected", [
     pytest.param({"fit": FitConfig(batch_size=8)}, "holds A trained under other settings (fit: "
-                 "FitConfig(batch_size=16) in the checkpoint, FitConfig(batch_size=8) now)", id="batch size"),
-    pytest.param({"fit": FitConfig(batch_size=16, learning_rate=0.01)}, "learning_rate=0.01", id="learning rate"),
+                 "{'batch_size': 16} in the checkpoint, {'batch_size': 8} now)", id="batch size"),
+    pytest.param({"fit": FitConfig(batch_size=16, learning_rate=0.01)}, "'learning_rate': 0.01", id="learning rate"),
     pytest.param({"seed": 1}, "split: ", id="seed and split"),
     pytest.param({"hyper": Hyper(cnn_filters=3, cnn_blocks=2, cnn_dense=(4, 4))},
                  "holds A trained under other settings (model:", id="architecture"),

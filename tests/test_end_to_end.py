@@ -153,12 +153,12 @@ def test_run_identity_names_only_settings_off_their_defaults():
   from rcl.experiment.identity import fit_identity  # noqa: PLC0415
   from rcl.train.fit_config import FitConfig  # noqa: PLC0415
   plain = fit_identity(dataclasses.replace(ExperimentConfig(rnn_buckets=()).fit_for("rnn"), epochs=5))
-  assert plain == "FitConfig()"  # so a new option, at its default, leaves older runs resumable
+  assert plain == {}  # so a new option, at its default, leaves older runs resumable
   config = ExperimentConfig(rnn=ArchConfig(epochs=5, ema_decay=0.999, clip_norm=1.0), fit=FitConfig(batch_size=32),
                             rnn_buckets=(64, 128), data=DataConfig(max_len=128))
   rnn = fit_identity(config.fit_for("rnn"))
-  assert rnn == "FitConfig(batch_size=32, ema_decay=0.999, clip_norm=1.0, bucket_lengths=(64, 128))"
-  assert fit_identity(config.fit_for("cnn")) == "FitConfig(batch_size=32)"  # per architecture
+  assert rnn == {"batch_size": 32, "ema_decay": 0.999, "clip_norm": 1.0, "bucket_lengths": [64, 128]}
+  assert fit_identity(config.fit_for("cnn")) == {"batch_size": 32}  # per architecture
   assert config.fit_for("rnn", epochs=7).epochs == 7 and config.fit_for(None).bucket_lengths is None
 
 
@@ -213,3 +213,21 @@ def test_boundary_noise_table_with_a_pooled_cnn_trained_on_flanks(real_data, tmp
   averaged = {name: np.mean(curve["val"]["accuracy"]) for name, curve in bn["models"].items()}
   assert meta["provenance"]["chosen_by"]["score"] == pytest.approx(max(averaged.values()))
   assert averaged[meta["model"]] == max(averaged.values())
+
+
+def test_a_checkpoint_of_the_version_1_identity_is_still_this_run():
+  """Checkpoints written before identity versions carry repr-string identities: a run accepts one that
+  describes it, and refuses one of other settings, naming them in that form."""
+  from rcl.experiment import identity, identity_v1  # noqa: PLC0415
+  from rcl.models.cnn import CNN  # noqa: PLC0415
+  from rcl.train.fit_config import FitConfig  # noqa: PLC0415
+  model, fit_config = CNN(num_classes=3, filters=4), FitConfig(batch_size=16)
+  ident = identity.Identity({"version": identity.VERSION, "model": identity.model_identity(model),
+                             "fit": identity.fit_identity(fit_config)},
+                            {"model": identity_v1.model_settings(model), "fit": identity_v1.fit_settings(fit_config)})
+  assert ident.current["model"] == {"module": "CNN", "num_classes": 3, "filters": 4}
+  assert ident.legacy["fit"] == "FitConfig(batch_size=16)" and "filters = 4" in ident.legacy["model"]
+  assert ident.matches(dict(ident.current)) and ident.matches(dict(ident.legacy))
+  other = dict(ident.legacy, fit=identity_v1.fit_settings(FitConfig(batch_size=8)))
+  assert not ident.matches(other) and not ident.matches(dict(ident.legacy, version=identity.VERSION))
+  assert ident.differences(other) == "fit: FitConfig(batch_size=8) in the checkpoint, FitConfig(batch_size=16) now"

@@ -18,6 +18,7 @@ import pytest
 
 from rcl.config import ExperimentConfig
 from rcl.experiment import training
+from rcl.experiment.identity import Identity
 from rcl.train import checkpoint, loop, steps
 from rcl.train.fit_config import FitConfig
 from rcl.train.loop import fit, init_state
@@ -120,7 +121,8 @@ def test_nonfinite_loss_stops_naming_model_epoch_and_step_and_keeps_the_last_goo
   config = ExperimentConfig(workdir=str(tmp_path))
   fit_config = FitConfig(epochs=2, batch_size=16)
   ckpt = str(tmp_path / "ckpt")
-  training.train(config, "A", small_cnn(), train, val, fit_config, {"run": 1}, checkpoint_dir=ckpt, on_epoch=None)
+  ident = Identity({"run": 1}, {})
+  training.train(config, "A", small_cnn(), train, val, fit_config, ident, checkpoint_dir=ckpt, on_epoch=None)
   good = checkpoint.latest_meta(ckpt)
   real_step = steps.train_step
 
@@ -130,7 +132,7 @@ def test_nonfinite_loss_stops_naming_model_epoch_and_step_and_keeps_the_last_goo
   monkeypatch.setattr(loop.steps, "train_step", diverging_step)
   with pytest.raises(ValueError, match=r"^\[A\] non-finite training loss at epoch 3, step 10 \(batch 2 of 4\); "
                                        r"training stopped and the last good checkpoint \(epoch 2\) is kept"):
-    training.train(config, "A", small_cnn(), train, val, FitConfig(epochs=4, batch_size=16), {"run": 1},
+    training.train(config, "A", small_cnn(), train, val, FitConfig(epochs=4, batch_size=16), ident,
                    checkpoint_dir=ckpt, on_epoch=None)
   assert checkpoint.latest_meta(ckpt) == good  # nothing of the failed epoch was saved
   like = init_state(small_cnn(), train, fit_config, jax.random.key(0))

@@ -63,3 +63,14 @@ def test_the_check_sees_an_upward_import(tmp_path):
   fake.write_text("from rcl.experiment import pipeline\n")
   assert layer_of("rcl.data.fake", layers) < layer_of(imported(fake)[0], layers)
   assert re.fullmatch(r"rcl\.experiment", imported(fake)[0])
+
+
+def test_the_layout_section_names_every_module():
+  """BUILD.md's layout section matches the tree: every module of rcl/ and experiments/ is named there."""
+  text = (ROOT / "BUILD.md").read_text()
+  layout = text[text.index("## Layout"):text.index("## Design choices")]
+  files = [p for d in ("rcl", "experiments") for p in (ROOT / d).rglob("*.py") if p.name != "__init__.py"
+           and "pretrained" not in p.parts]
+  missing = sorted(str(p.relative_to(ROOT)) for p in files
+                   if p.name not in layout and f"{p.parent.name}/{p.name}" not in layout)
+  assert not missing, f"modules BUILD.md's layout section does not name: {missing}"

@@ -38,21 +38,22 @@ def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, comp
   tables = combine.combine(spec, component_features, labels, train_from=train_from, flanked=flanked)
   model = monikers.build_collaborative(len(data.classes), settings.dense, config.hyper, settings.input_noise)
   fit_config = dataclasses.replace(config.fit_for(None, settings.epochs), selection=settings.selection)
-  inputs = identity.inputs_fingerprint(tables)
-  ident = {"collab": spec, "model": repr(model), "classes": data.classes, "split": identity.split_fingerprint(data),
-           "fit": identity.fit_identity(fit_config), "inputs": tables["val"].features.shape[1],
-           "inputs_fingerprint": inputs}
+  ident = identity.collaborative(spec, model, data, fit_config, tables)
+  inputs = ident.current["inputs_fingerprint"]
   # Its checkpoints are keyed by its identity, input features included: a component retrained or extended
   # to a new selected epoch gives new features, other MLP settings a new identity, and so a fresh MLP,
-  # while the old one's checkpoints stay on disk.
-  key = identity.key(ident)
+  # while the old one's checkpoints stay on disk (those of a version-1 identity under its own key).
+  checkpoints = Workdir(config.workdir).model_file(spec, CHECKPOINTS)
+  key, legacy_key = identity.key(ident.current), identity.key(ident.legacy)
+  if not os.path.isdir(os.path.join(checkpoints, key)) and os.path.isdir(os.path.join(checkpoints, legacy_key)):
+    key = legacy_key
   draws = (f", {tables['train'].features.shape[0]} training-mode draws (one per epoch)"
            if tables["train"].features.ndim == 3 else
            f" (in-sample, with {settings.flank_copies} flanked cop{'y' if settings.flank_copies == 1 else 'ies'})"
            if flanked else " (in-sample)")
   log(f"[{spec}] collaborative MLP on {tables['val'].features.shape[1]} features of {len(tables['train'])} "
       f"training sequences{draws}, inputs {inputs}, {fit_config.epochs} epochs")
-  checkpoint_dir = os.path.join(Workdir(config.workdir).model_file(spec, CHECKPOINTS), key)
+  checkpoint_dir = os.path.join(checkpoints, key)
   result, record = training.train(config, spec, model, tables["train"], tables["val"], fit_config, ident,
                                  checkpoint_dir=checkpoint_dir, on_epoch=on_epoch)
   probs = {n: predict(result.state, tables[n], fit_config.eval_batch_size)["probs"] for n in ("val", "test")}

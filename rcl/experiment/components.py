@@ -62,7 +62,7 @@ def _flanked_copies(config: ExperimentConfig, data: DataSet, moniker: monikers.M
   return [augmented.copy(k) for k in range(copies)]
 
 
-def _checkpoint_dir(config: ExperimentConfig, name: str, ident: dict, epochs: int, log: Log) -> str:
+def _checkpoint_dir(config: ExperimentConfig, name: str, ident: identity.Identity, epochs: int, log: Log) -> str:
   """Where a component is read from or trained into: `config.components_from`'s checkpoints when they
   hold this very component (same identity: model, classes, split, training settings) trained for exactly
   `epochs` epochs, read only; otherwise this workdir's own."""
@@ -71,11 +71,11 @@ def _checkpoint_dir(config: ExperimentConfig, name: str, ident: dict, epochs: in
     return own
   other = Workdir(config.components_from).model_file(name, CHECKPOINTS)
   meta = checkpoint.latest_meta(other)
-  if meta is not None and meta.get("identity") == ident and meta.get("epoch") == epochs:
+  if meta is not None and ident.matches(meta.get("identity")) and meta.get("epoch") == epochs:
     log(f"[{name}] reusing the trained component in {other} (same model, data split and training settings)")
     return other
   why = ("nothing trained there" if meta is None else
-         f"trained for {meta.get('epoch')} epochs, not {epochs}" if meta.get("identity") == ident else
+         f"trained for {meta.get('epoch')} epochs, not {epochs}" if ident.matches(meta.get("identity")) else
          "a different model, data split or training settings")
   log(f"[{name}] not reusing {other}: {why}; training it here")
   return own

@@ -12,7 +12,7 @@ from rcl.config import ExperimentConfig
 from rcl.data import seen
 from rcl.data.dataset import SPLITS, DataSet, load_dataset
 from rcl.data.structure import attach_structures, fold_all
-from rcl.experiment import identity
+from rcl.experiment import fingerprints
 from rcl.models import monikers
 
 Log = Callable[[str], None]
@@ -41,7 +41,7 @@ def load(config: ExperimentConfig, *, log: Log, on_fold: FoldLog | None = None) 
   if kinds - {"seq"}:
     structures = _add_structures(config, data, log=log, on_fold=on_fold)
     data = dataclasses.replace(data, summary=dict(data.summary, structures=structures))
-  data.summary["data_fingerprint"] = identity.data_fingerprint(config)
+  data.summary["data_fingerprint"] = fingerprints.data_fingerprint(config)
   return data
 
 

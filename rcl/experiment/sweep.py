@@ -7,8 +7,7 @@ from collections.abc import Callable, Sequence
 
 from rcl.analysis.joint import accuracy_slope, joint_learning_coefficient, plateau_level
 from rcl.data.dataset import DataSet
-from rcl.experiment import identity
-from rcl.experiment.identity import model_identity
+from rcl.experiment import identity, identity_v1
 from rcl.models import monikers, noise
 from rcl.report import figures
 from rcl.train.epochs import NonFiniteLoss
@@ -23,10 +22,10 @@ def pick_fig3_levels(levels: Sequence[float], wanted: Sequence[float] = (0.0, 1.
 
 
 def run_sweep(data: DataSet, moniker: monikers.Moniker, hyper: monikers.Hyper, levels: Sequence[float],
-              config: FitConfig, outdir: str, *, burn_in: int = 0, identity: dict | None = None,
+              config: FitConfig, outdir: str, *, burn_in: int = 0, ident: identity.Identity | None = None,
               on_epoch: Callable[[int, int, list[dict]], None] | None = None) -> dict:
   """Trains `moniker` at every level at once and writes fig3.png and fig4.png under `outdir`; resumes from
-  its checkpoints there when they hold the same `identity` (default: model and classes; the experiment's
+  its checkpoints there when they are the same run's, `ident` (default: model and classes; the experiment's
   sweep stage gives `rcl.experiment.identity.sweep`, data and training settings included).
 
   Returns a JSON-able summary: per level the history, joint learning coefficients (accuracy, loss),
@@ -35,10 +34,13 @@ def run_sweep(data: DataSet, moniker: monikers.Moniker, hyper: monikers.Hyper, l
   """
   os.makedirs(outdir, exist_ok=True)
   model = monikers.build(moniker, len(data.classes), hyper)
+  if ident is None:
+    named = {"moniker": moniker.name, "classes": data.classes}
+    ident = identity.Identity(dict(named, version=identity.VERSION, model=identity.model_identity(model)),
+                              dict(named, model=identity_v1.model_settings(model)))
   result = fit_population(model, levels, data.splits["train"], data.splits["val"], config,
                           checkpoint_dir=os.path.join(outdir, CHECKPOINTS),
-                          identity=identity or {"moniker": moniker.name, "model": model_identity(model),
-                                                "classes": data.classes},
+                          identity=ident.current, accepted=(ident.legacy,),
                           on_epoch=on_epoch)
   rows = []
   for level, history in zip(result.levels, result.histories):
@@ -94,7 +96,7 @@ def stage(config, data: DataSet, *, log, on_epoch=None) -> dict:
   ident = identity.sweep(config, data, moniker, monikers.build(moniker, len(data.classes), config.hyper), fit_config)
   try:
     out = run_sweep(data, moniker, config.hyper, settings.levels, fit_config, Workdir(config.workdir).sweep,
-                    burn_in=config.analysis.burn_in, identity=ident, on_epoch=best_member)
+                    burn_in=config.analysis.burn_in, ident=ident, on_epoch=best_member)
   except NonFiniteLoss as e:
     raise ValueError(f"[sweep {moniker.name}] {e}") from None
   log(f"sweep: peak validation accuracy at lambda {out['peak_val_accuracy_level']}, coefficient stops rising "

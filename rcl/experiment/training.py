@@ -12,6 +12,7 @@ from rcl import files
 from rcl.workdir import HISTORY, TENSORBOARD, Workdir
 from rcl.analysis import joint
 from rcl.config import ExperimentConfig
+from rcl.experiment.identity import Identity
 from rcl.report.scalars import ScalarLog
 from rcl.results import Training
 from rcl.train import sharding
@@ -23,9 +24,10 @@ EpochLog = Callable[[str, int, int, dict], None]
 
 
 def train(config: ExperimentConfig, name: str, model, train_split, val_split, fit_config: FitConfig,
-          identity: dict, *, checkpoint_dir: str, on_epoch: EpochLog | None) -> tuple[FitResult, Training]:
-  """Fits `model` (resuming from `checkpoint_dir`), writes its history.json and TensorBoard scalars, and
-  returns the fit and its training record (size, epochs, selection, cost, eq. 1)."""
+          ident: Identity, *, checkpoint_dir: str, on_epoch: EpochLog | None) -> tuple[FitResult, Training]:
+  """Fits `model` (resuming from `checkpoint_dir` when its checkpoint is this run's, `ident`), writes its
+  history.json and TensorBoard scalars, and returns the fit and its training record (size, epochs,
+  selection, cost, eq. 1)."""
   workdir = Workdir(config.workdir)
   os.makedirs(workdir.model(name), exist_ok=True)
   mesh = sharding.data_mesh() if config.data_parallel else None
@@ -38,7 +40,8 @@ def train(config: ExperimentConfig, name: str, model, train_split, val_split, fi
       on_epoch(name, epoch, epochs, logs)
 
   try:
-    result = fit(model, train_split, val_split, fit_config, checkpoint_dir=checkpoint_dir, identity=identity,
+    result = fit(model, train_split, val_split, fit_config, checkpoint_dir=checkpoint_dir, identity=ident.current,
+                 accepted=(ident.legacy,),
                  mesh=mesh, on_epoch=epoch_done)
   except NonFiniteLoss as e:
     raise ValueError(f"[{name}] {e}") from None

@@ -100,7 +100,7 @@ def _trainee(model: nn.Module, train: Split, val: Split, config: FitConfig, extr
 
 def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val: Split, config: FitConfig, *,
                    member_seeds: Sequence[int] | None = None, checkpoint_dir: str | None = None,
-                   identity: dict | None = None,
+                   identity: dict | None = None, accepted: Sequence[dict] = (),
                    on_epoch: Callable[[int, int, list[dict]], None] | None = None) -> PopulationResult:
   """Trains `model` (a CNN, RNN or MLP with `noise` and `dropout` attributes) at every level at once.
 
@@ -112,7 +112,7 @@ def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val:
     member_seeds: seed of each member's initialisation and noise keys (default: config.seed for all,
       so members differ only by their level).
     checkpoint_dir: optional; resumes from the latest population checkpoint there.
-    identity: JSON-able description that a resumed checkpoint must match.
+    identity: JSON-able description that a resumed checkpoint must match (or one of `accepted`, older forms).
     on_epoch: on_epoch(epoch, epochs, per-member logs) after every epoch.
   """
   levels = [float(v) for v in levels]
@@ -127,11 +127,12 @@ def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val:
   state = stack_states([m.replace(tx=members[0].tx) for m in members])  # one optimiser object: equal tree metadata
   extra = (jnp.stack(step_keys), jnp.asarray(levels, jnp.float32))
   identity = dict(identity or {}, levels=levels, seeds=seeds)
+  accepted = [dict(older, levels=levels, seeds=seeds) for older in accepted]
   histories = [{k: [] for k in HISTORY_KEYS} for _ in levels]
   done = 0
   ckpt = RunCheckpoints(checkpoint_dir) if checkpoint_dir else None
   try:
-    if ckpt is not None and (restored := resume(ckpt, state, identity)) is not None:
+    if ckpt is not None and (restored := resume(ckpt, state, identity, accepted)) is not None:
       state, meta = restored
       histories, done = meta["histories"], meta["epoch"]
     start = time.perf_counter()
