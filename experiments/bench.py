@@ -28,10 +28,10 @@ from absl import app, flags
 
 from experiments import timing
 from rcl import allocator
+from rcl.config import ExperimentConfig
 from rcl.data import location
 from rcl.data.batching import batches, plan_batches
 from rcl.data.dataset import load_dataset
-from rcl.config import ExperimentConfig
 from rcl.models import cnn, monikers, noise
 from rcl.train import predict, sharding, steps
 from rcl.train.state import create_state

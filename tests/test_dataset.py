@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from rcl.data.dataset import load_dataset
-from rcl.data.split import deduplicate, split_indices
 from rcl.data.fasta import Record
+from rcl.data.split import deduplicate, split_indices
 
 
 def _rec(i, seq, label):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from rcl.models.cnn import CNN
+from rcl.train import population
 from rcl.train.fit_config import FitConfig
 from rcl.train.loop import fit
-from rcl.train import population
 from rcl.train.population import fit_population, member
 from tests.test_train import synthetic
 

@@ -6,8 +6,8 @@ import os
 import numpy as np
 
 from rcl.analysis import joint
-from rcl.experiment import feature_study, sweep
 from rcl.data.dataset import DataSet
+from rcl.experiment import feature_study, sweep
 from rcl.models.monikers import MONIKERS, Hyper
 from rcl.train.fit_config import FitConfig
 from tests.test_train import synthetic

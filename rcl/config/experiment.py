@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
+from rcl.collab import combine
 from rcl.config import fields
 from rcl.config.data import DataConfig
 from rcl.config.fields import field_help as _help
 from rcl.config.stages import (AnalysisConfig, ArchConfig, BoundaryConfig, CollabConfig, NoveltyConfig,
                                SweepConfig)
-from rcl.collab import combine
 from rcl.data import batching
 from rcl.models import monikers
 from rcl.train.fit_config import FitConfig

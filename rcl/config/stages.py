@@ -11,7 +11,7 @@ from rcl.config.fields import field_help as _help
 from rcl.data import flanks
 from rcl.models import monikers
 from rcl.models.noise import check_level
-from rcl.train.fit_config import SELECTION_RULES, FitConfig
+from rcl.train.fit_config import SELECTION_RULES, FitConfig, check_schedule
 
 COLLAB_TRAIN_FEATURES = ("sampled", "in_sample")
 
@@ -29,7 +29,7 @@ class ArchConfig:
       metadata=_help("Clip gradients to this global norm before Adam (0: no clipping, the paper).", lower=0.0))
 
   def __post_init__(self):
-    FitConfig(epochs=self.epochs, ema_decay=self.ema_decay, clip_norm=self.clip_norm)  # validates them
+    check_schedule(self.epochs, self.ema_decay, self.clip_norm)
 
 
 @dataclasses.dataclass(frozen=True)

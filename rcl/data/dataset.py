@@ -150,11 +150,3 @@ def load_dataset(
     novel[name] = Split([r.id for r in records], [r.sequence for r in records], enc.codes, enc.lengths,
                         np.full(len(records), -1, np.int32))
   return DataSet(splits, classes, summary, novel)
-
-
-def load_unlabelled(path: str, max_len: int = 1000) -> Split:
-  """Reads a FASTA file to classify (labels optional, ignored); labels are set to -1."""
-  records = read_fasta(path, require_label=False)
-  enc = encoding.encode_sequences([r.sequence for r in records], max_len)
-  return Split([r.id for r in records], [r.sequence for r in records], enc.codes, enc.lengths,
-               np.full(len(records), -1, np.int32))

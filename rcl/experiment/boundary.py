@@ -4,7 +4,6 @@ flanked copies of the validation and test splits at each noise level (Noviello e
 
 from __future__ import annotations
 
-from collections.abc import Callable
 
 import numpy as np
 
@@ -13,11 +12,11 @@ from rcl.collab.outputs import every_model
 from rcl.config import ExperimentConfig
 from rcl.data import flanks
 from rcl.data.dataset import DataSet
+from rcl.experiment.progress import Log
 from rcl.report import figures
 from rcl.results import RunResults
 from rcl.workdir import Workdir
 
-Log = Callable[[str], None]
 EVALUATED = ("val", "test")
 
 

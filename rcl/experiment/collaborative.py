@@ -5,28 +5,26 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
 
 import jax
 import numpy as np
 
-from rcl.workdir import CHECKPOINTS, Workdir
 from rcl.analysis import significance
 from rcl.collab import combine, ensemble, features
 from rcl.collab.features import Features
 from rcl.config import ExperimentConfig
 from rcl.data.dataset import SPLITS, DataSet
 from rcl.experiment import identity, scoring, training
+from rcl.experiment.progress import EpochLog, Log
 from rcl.models import monikers
 from rcl.results import ModelResult
 from rcl.train.predict import predict
 from rcl.train.state import TrainState
-
-Log = Callable[[str], None]
+from rcl.workdir import CHECKPOINTS, Workdir
 
 
 def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, component_features: dict[str, Features],
-                        *, log: Log, on_epoch: training.EpochLog | None = None
+                        *, log: Log, on_epoch: EpochLog | None = None
                         ) -> tuple[ModelResult, dict[str, np.ndarray], tuple[TrainState, np.ndarray, np.ndarray]]:
   """Trains the collaborative MLP on the named component features (train), selects on validation,
   evaluates once on test; returns its results entry, its val/test probabilities and (selected state,
@@ -94,7 +92,7 @@ def compare(seed: int, spec: str, components: dict[str, ModelResult], correct: d
 
 
 def stage(config: ExperimentConfig, data: DataSet, component_features: dict[str, Features],
-          components: dict[str, ModelResult], *, log: Log, on_epoch: training.EpochLog | None = None
+          components: dict[str, ModelResult], *, log: Log, on_epoch: EpochLog | None = None
           ) -> tuple[dict[str, dict[str, ModelResult]], dict]:
   """Every collaborative spec of the run with its ensemble baseline and comparisons:
   ({'ensembles': {name: entry}, 'collaborative': {spec: entry}}, {spec: (state, feature mean, std)})."""

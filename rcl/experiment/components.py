@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 import jax
 
-from rcl.workdir import CHECKPOINTS, FEATURES, Workdir
 from rcl.collab import features
 from rcl.collab.features import Features
 from rcl.config import ExperimentConfig
 from rcl.data import flanks
 from rcl.data.dataset import DataSet
 from rcl.experiment import identity, scoring, training
+from rcl.experiment.progress import EpochLog, Log
 from rcl.models import monikers
 from rcl.results import ModelResult
 from rcl.train import checkpoint
 from rcl.train.state import TrainState
-
-Log = Callable[[str], None]
+from rcl.workdir import CHECKPOINTS, FEATURES, Workdir
 
 
 def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.Moniker, *, log: Log,
-                    on_epoch: training.EpochLog | None = None) -> tuple[ModelResult, Features, TrainState]:
+                    on_epoch: EpochLog | None = None) -> tuple[ModelResult, Features, TrainState]:
   """Trains and selects one component, extracts its LD/O features from the selected model (saved as
   models/<moniker>/features.npz) and scores it; returns (its results entry, features, selected state on the
   host)."""

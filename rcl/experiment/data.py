@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
 
 from rcl import files
-from rcl.workdir import DATA_SUMMARY, SEEN, SPLIT_IDS, VOCABULARY, Workdir
 from rcl.config import ExperimentConfig
 from rcl.data import seen
 from rcl.data.dataset import SPLITS, DataSet, load_dataset
 from rcl.data.structure import attach_structures, fold_all
 from rcl.experiment import fingerprints
+from rcl.experiment.progress import FoldLog, Log
 from rcl.models import monikers
-
-Log = Callable[[str], None]
-FoldLog = Callable[[int, int], None]
+from rcl.workdir import DATA_SUMMARY, SEEN, SPLIT_IDS, VOCABULARY, Workdir
 
 
 def load(config: ExperimentConfig, *, log: Log, on_fold: FoldLog | None = None) -> DataSet:

@@ -121,6 +121,6 @@ def check_workdir(config: ExperimentConfig, data: DataSet) -> None:
                        f"({ident.differences(meta.get('identity'))}); use a new --workdir or the original settings")
 
 
-def key(identity: dict) -> str:
+def key(ident: dict) -> str:
   """16 hex digits naming a checkpoint directory after a whole identity."""
-  return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+  return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]

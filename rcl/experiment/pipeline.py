@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from rcl import files
 from rcl.analysis import stability
 from rcl.config import ExperimentConfig
 from rcl.experiment import (boundary, collaborative, components, data as data_stage, feature_study, identity,
                             sweep, training, trust)
+from rcl.experiment.progress import EpochLog, FoldLog, Log
 from rcl.models import monikers
 from rcl.report import markdown, provenance
 from rcl.results import RunResults
 from rcl.train import sharding
 from rcl.workdir import CONFIG, REPORT, RESULTS, Workdir
 
-Log = Callable[[str], None]
-FoldLog = Callable[[int, int], None]
-
 
 def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = lambda s: None,
-                   on_epoch: training.EpochLog | None = None, on_fold: FoldLog | None = None) -> RunResults:
+                   on_epoch: EpochLog | None = None, on_fold: FoldLog | None = None) -> RunResults:
   """Runs the configured experiment under `config.workdir`: config.json, vocabulary.json, splits.json,
   data_summary.json, seen.npz, models/<name>/{checkpoints,history.json,features.npz,novelty.npz}, figures/,
   results.json
@@ -73,7 +71,7 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
 
 
 def run_seeds(config: ExperimentConfig, seeds: Sequence[int], *, command: str = "", log: Log = lambda s: None,
-              on_epoch: training.EpochLog | None = None, on_fold: FoldLog | None = None) -> dict:
+              on_epoch: EpochLog | None = None, on_fold: FoldLog | None = None) -> dict:
   """Repeats the whole pipeline (split, components, collaborative models) once per seed, in
   `workdir/seed_<k>/`, then writes `workdir/results.json` and `report.md` with mean +- sd per model."""
   runs = []

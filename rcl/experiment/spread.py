@@ -42,12 +42,11 @@ import jax
 from rcl import files
 from rcl.config import ExperimentConfig
 from rcl.experiment import pipeline, sweep
+from rcl.experiment.progress import Log
 from rcl.report import markdown
 from rcl.results import RunResults
 from rcl.train import distributed
 from rcl.workdir import DATA_SUMMARY, REPORT, RESULTS, Workdir
-
-Log = Callable[[str], None]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 
 import jax
 
 from rcl import files
-from rcl.workdir import HISTORY, TENSORBOARD, Workdir
 from rcl.analysis import joint
 from rcl.config import ExperimentConfig
 from rcl.experiment.identity import Identity
+from rcl.experiment.progress import EpochLog
 from rcl.report.scalars import ScalarLog
 from rcl.results import Training
 from rcl.train import sharding
 from rcl.train.epochs import NonFiniteLoss
 from rcl.train.fit_config import FitConfig
 from rcl.train.loop import FitResult, fit
-
-EpochLog = Callable[[str, int, int, dict], None]
+from rcl.workdir import HISTORY, TENSORBOARD, Workdir
 
 
 def train(config: ExperimentConfig, name: str, model, train_split, val_split, fit_config: FitConfig,

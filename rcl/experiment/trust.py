@@ -11,22 +11,21 @@ half are reported only.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 import numpy as np
 
 from rcl.analysis import calibration, novelty
 from rcl.collab import combine, ensemble
-from rcl.collab.outputs import every_model
 from rcl.collab.features import Features
+from rcl.collab.outputs import every_model
 from rcl.config import ExperimentConfig
 from rcl.data import decoys
 from rcl.data.dataset import DataSet, Split
+from rcl.experiment.progress import Log
 from rcl.files import write_npz
 from rcl.report import figures
 from rcl.workdir import NOVELTY, Workdir
 
-Log = Callable[[str], None]
 KNOWN = ("val", "test")
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rcl.results import SECTIONS
 from rcl.report.protocol import BOOTSTRAP_LEVEL
 from rcl.report.tables import head, metric_keys, metric_labels, with_ci
+from rcl.results import SECTIONS
 
 
 def _metric_tables(stability: dict) -> list[str]:

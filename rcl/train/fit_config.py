@@ -10,6 +10,16 @@ from rcl.data import flanks
 SELECTION_RULES = ("best_val_accuracy", "best_val_loss", "last")
 
 
+def check_schedule(epochs: int, ema_decay: float, clip_norm: float) -> None:
+  """Raises ValueError unless the settings that may differ per architecture are valid."""
+  if epochs < 1:
+    raise ValueError(f"epochs must be positive, got {epochs}")
+  if not 0.0 <= ema_decay < 1.0:
+    raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+  if clip_norm < 0:
+    raise ValueError(f"clip_norm must be >= 0, got {clip_norm}")
+
+
 @dataclasses.dataclass(frozen=True)
 class FitConfig:
   """How to train one model.
@@ -47,12 +57,9 @@ class FitConfig:
   def __post_init__(self):
     if self.selection not in SELECTION_RULES:
       raise ValueError(f"selection must be one of {SELECTION_RULES}, got {self.selection!r}")
-    if self.epochs < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
-      raise ValueError("epochs, batch_size and checkpoint_every must be positive")
-    if not 0.0 <= self.ema_decay < 1.0:
-      raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-    if self.clip_norm < 0:
-      raise ValueError(f"clip_norm must be >= 0, got {self.clip_norm}")
+    if self.batch_size < 1 or self.checkpoint_every < 1:
+      raise ValueError("batch_size and checkpoint_every must be positive")
+    check_schedule(self.epochs, self.ema_decay, self.clip_norm)
     self.augmentation()  # validates the flank settings
 
   def augmentation(self) -> flanks.Augmentation | None:
