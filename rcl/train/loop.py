@@ -148,7 +148,7 @@ class _Run:
 
     def validate(state):
       return metric_sums(state.for_evaluation(), self.val, self.config.eval_batch_size,
-                           bucket_lengths=self.config.bucket_lengths, mesh=self.mesh)
+                         bucket_lengths=self.config.bucket_lengths, mesh=self.mesh)
 
     def select(epoch, state, logs, meta):
       (log,) = logs

@@ -90,9 +90,9 @@ def _trainee(model: nn.Module, train: Split, val: Split, config: FitConfig, extr
   def validate(state):
     if sequential:
       return _stack_host([metric_sums(member(state, i).for_evaluation(), val, config.eval_batch_size,
-                                        bucket_lengths=config.bucket_lengths) for i in range(len(extra[1]))])
+                                    bucket_lengths=config.bucket_lengths) for i in range(len(extra[1]))])
     return metric_sums(state.for_evaluation(), val, config.eval_batch_size, bucket_lengths=config.bucket_lengths,
-                         eval_fn=eval_fn)
+                       eval_fn=eval_fn)
 
   return Trainee(train_epoch, validate, lambda epoch, histories: {"epoch": epoch, "histories": histories,
                                                                   "identity": identity})

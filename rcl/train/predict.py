@@ -32,8 +32,8 @@ def _device_batches(split: Split, batch_size: int, bucket_lengths, mesh: Mesh | 
 
 
 def metric_sums(state: TrainState, split: Split, batch_size: int = 256, *,
-                  bucket_lengths: Sequence[int] | None = None, mesh: Mesh | None = None,
-                  eval_fn: Callable | None = None) -> dict:
+                bucket_lengths: Sequence[int] | None = None, mesh: Mesh | None = None,
+                eval_fn: Callable | None = None) -> dict:
   """Summed deterministic metrics (`steps.eval_step`, or `eval_fn`, e.g. vmapped over a population)
   over `split`, on the host."""
   total = None
@@ -45,7 +45,7 @@ def metric_sums(state: TrainState, split: Split, batch_size: int = 256, *,
 
 
 def mean_metrics(state: TrainState, split: Split, batch_size: int = 256, *,
-             bucket_lengths: Sequence[int] | None = None, mesh: Mesh | None = None) -> dict[str, float]:
+                 bucket_lengths: Sequence[int] | None = None, mesh: Mesh | None = None) -> dict[str, float]:
   """Mean loss and accuracy of the deterministic model over `split`."""
   return steps.means(metric_sums(state, split, batch_size, bucket_lengths=bucket_lengths, mesh=mesh))
 
