@@ -16,6 +16,7 @@ from rcl import bundle
 from rcl.cli.model_lookup import resolve_model, shipped
 from rcl.data.fetch import sha256
 from rcl.experiment import export
+from rcl.results import ModelResult, RunResults, Scores
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -174,7 +175,8 @@ def _workdir(tmp_path, data_file: str):
   workdir.mkdir()
   (workdir / "config.json").write_text(json.dumps({"command": "", "data": {"train_files": [data_file]}}))
   (workdir / "vocabulary.json").write_text(json.dumps({"classes": ["RF00001", "RF00005"]}))
-  (workdir / "results.json").write_text(json.dumps({"models": {"A": {}}}))
+  entry = ModelResult("CNN", Scores({"accuracy": 0.5}, {"accuracy": 0.5, "f1_macro": 0.5}, {}, {}, {}))
+  (workdir / "results.json").write_text(json.dumps(RunResults("Test88", 0, {}, {}, models={"A": entry}).to_json()))
   (workdir / "data_summary.json").write_text("{}")
   return str(workdir)
 
