@@ -3,7 +3,8 @@
 One flag per leaf field: named by the field (with the prefix its enclosing field's metadata gives) or by
 metadata 'flag' ('flag': None: no flag, the default stands); help, 'choices' and 'lower' bound from its
 metadata, or from its enclosing field's metadata 'fields' (field name -> metadata) for a dataclass defined
-without flag metadata (`rcl.config.fields`); default from the dataclass. Lists are comma-separated.
+without flag metadata (`rcl.config.fields`); default from the dataclass. Fields that name the same flag
+share it (they must share their default too). Lists are comma-separated.
 """
 
 from __future__ import annotations
@@ -48,7 +49,13 @@ def _is_optional(kind) -> bool:
 def define(default) -> None:
   """Defines a flag for every leaf field of the configuration instance `default` (its values are the
   flags' defaults)."""
+  defined = {}
   for name, meta, kind, value in _leaves(default):
+    if name in defined:  # one flag for a setting several configurations share (e.g. every family's batch)
+      if defined[name] != value:
+        raise ValueError(f"--{name} stands for fields whose defaults differ ({defined[name]!r}, {value!r})")
+      continue
+    defined[name] = value
     help_text = meta.get("help", name)
     item, lower = _item_type(kind), meta.get("lower")
     if _is_sequence(kind):

@@ -16,7 +16,7 @@ from absl import app, flags, logging
 
 from experiments import config_flags
 from rcl import allocator, files
-from rcl.config import ExperimentConfig, from_dict
+from rcl.config import ExperimentConfig, read
 from rcl.data import location
 from rcl.experiment import spread
 from rcl.experiment.pipeline import run_experiment, run_seeds
@@ -86,7 +86,7 @@ def _configuration() -> ExperimentConfig:
     with open(_CONFIG_FILE.value, encoding="utf-8") as f:
       values = json.load(f)
     values.pop("command", None)  # a run's config.json records its command line beside the configuration
-    return from_dict(ExperimentConfig, values)
+    return read(values)
   config = config_flags.build(ExperimentConfig())
   return dataclasses.replace(config, data=config.data.resolved(location.data_dir(_DATA_DIR.value).path))
 

@@ -10,7 +10,7 @@ from concurrent import futures
 import numpy as np
 import pytest
 
-from rcl.config import ArchConfig, DataConfig, ExperimentConfig, SweepConfig
+from rcl.config import DataConfig, ExperimentConfig, SweepConfig
 from rcl.experiment.pipeline import run_experiment
 from rcl.models.monikers import Hyper
 from rcl.train.fit_config import FitConfig
@@ -37,8 +37,8 @@ def _snapshot(directory) -> dict:
 def _tiny_config(tmp_path, **changes) -> ExperimentConfig:
   base = ExperimentConfig(
       workdir=str(tmp_path / "run"), models=("A",), data=DataConfig(files=(str(tmp_path / "data.fa"),), max_len=48),
-      hyper=Hyper(cnn_filters=2, cnn_blocks=2, cnn_dense=(4, 4)), fit=FitConfig(batch_size=16),
-      cnn=ArchConfig(epochs=1), sweep=SweepConfig(model="B", levels=(0.0, 1.0), epochs=1))
+      hyper=Hyper(cnn_filters=2, cnn_blocks=2, cnn_dense=(4, 4)), cnn=FitConfig(epochs=1, batch_size=16),
+      sweep=SweepConfig(model="B", levels=(0.0, 1.0), epochs=1))
   return ExperimentConfig(**{**base.__dict__, **changes})
 
 
@@ -58,9 +58,10 @@ def finished_run(tmp_path_factory):
 
 
 @pytest.mark.parametrize("changes, expected", [
-    pytest.param({"fit": FitConfig(batch_size=8)}, "holds A trained under other settings (fit: "
+    pytest.param({"cnn": FitConfig(epochs=1, batch_size=8)}, "holds A trained under other settings (fit: "
                  "{'batch_size': 16} in the checkpoint, {'batch_size': 8} now)", id="batch size"),
-    pytest.param({"fit": FitConfig(batch_size=16, learning_rate=0.01)}, "'learning_rate': 0.01", id="learning rate"),
+    pytest.param({"cnn": FitConfig(epochs=1, batch_size=16, learning_rate=0.01)}, "'learning_rate': 0.01",
+                 id="learning rate"),
     pytest.param({"seed": 1}, "split: ", id="seed and split"),
     pytest.param({"hyper": Hyper(cnn_filters=3, cnn_blocks=2, cnn_dense=(4, 4))},
                  "holds A trained under other settings (model:", id="architecture"),

@@ -108,8 +108,8 @@ def test_collaborative_model_is_retrained_when_its_input_features_change(tmp_pat
   rng = np.random.default_rng(0)
   feats = {"A": {s: {"LD": rng.normal(size=(len(data.splits[s]), 6)).astype(np.float32),
                      "O": rng.random((len(data.splits[s]), 3)).astype(np.float32)} for s in ("train", "val", "test")}}
-  config = ExperimentConfig(workdir=str(tmp_path), fit=FitConfig(batch_size=32),
-                            collab=CollabConfig(epochs=2, train_features="in_sample"))
+  config = ExperimentConfig(workdir=str(tmp_path),
+                            collab=CollabConfig(fit=FitConfig(epochs=2, batch_size=32), train_features="in_sample"))
   first, _, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
   again, _, _ = train_collaborative(config, data, "LD(A)", feats, log=lambda s: None)
   assert first.training.resumed_from_epoch == 0 and again.training.resumed_from_epoch == 2  # same inputs: nothing retrained

@@ -149,13 +149,13 @@ def test_tiny_experiment_runs_resumes_and_caches(real_data, tmp_path):
 
 
 def test_run_identity_names_only_settings_off_their_defaults():
-  from rcl.config import ArchConfig, DataConfig, ExperimentConfig  # noqa: PLC0415
+  from rcl.config import DataConfig, ExperimentConfig  # noqa: PLC0415
   from rcl.experiment.identity import fit_identity  # noqa: PLC0415
   from rcl.train.fit_config import FitConfig  # noqa: PLC0415
   plain = fit_identity(dataclasses.replace(ExperimentConfig(rnn_buckets=()).fit_for("rnn"), epochs=5))
   assert plain == {}  # so a new option, at its default, leaves older runs resumable
-  config = ExperimentConfig(rnn=ArchConfig(epochs=5, ema_decay=0.999, clip_norm=1.0), fit=FitConfig(batch_size=32),
-                            rnn_buckets=(64, 128), data=DataConfig(max_len=128))
+  config = ExperimentConfig(rnn=FitConfig(epochs=5, batch_size=32, ema_decay=0.999, clip_norm=1.0),
+                            cnn=FitConfig(batch_size=32), rnn_buckets=(64, 128), data=DataConfig(max_len=128))
   rnn = fit_identity(config.fit_for("rnn"))
   assert rnn == {"batch_size": 32, "ema_decay": 0.999, "clip_norm": 1.0, "bucket_lengths": [64, 128]}
   assert fit_identity(config.fit_for("cnn")) == {"batch_size": 32}  # per architecture

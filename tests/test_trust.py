@@ -160,7 +160,7 @@ def test_tiny_run_calibrates_scores_novelty_and_exports_it(real_data, tmp_path):
   calibration and novelty results, the report sections, and a bundle that carries them to `rcl`."""
   from rcl import bundle, cli
   from rcl.experiment import export
-  from rcl.config import DataConfig, ExperimentConfig, FitConfig, CollabConfig, AnalysisConfig, ArchConfig
+  from rcl.config import DataConfig, ExperimentConfig, FitConfig, CollabConfig, AnalysisConfig
   from rcl.experiment.pipeline import run_experiment
   from rcl.models.monikers import Hyper
   records = read_fasta(os.path.join(real_data, "nrc", "dataset_Rfam_6320_13classes.fasta"))
@@ -174,8 +174,9 @@ def test_tiny_run_calibrates_scores_novelty_and_exports_it(real_data, tmp_path):
       workdir=str(tmp_path / "run"), models=("A", "E"),
       data=DataConfig(files=(str(tmp_path / "subset.fasta"),), max_len=256, holdout_families=0.2),
       hyper=Hyper(cnn_filters=4, cnn_dense=(8, 8), rnn_hidden=4, rnn_dense=(8, 8, 8)),
-      fit=FitConfig(batch_size=32), cnn=ArchConfig(epochs=2), rnn=ArchConfig(epochs=1),
-      collab=CollabConfig(specs=("LD(A)+LD(E)",), epochs=2), analysis=AnalysisConfig(cca_trials=0))
+      cnn=FitConfig(epochs=2, batch_size=32), rnn=FitConfig(epochs=1, batch_size=32),
+      collab=CollabConfig(specs=("LD(A)+LD(E)",), fit=FitConfig(epochs=2, batch_size=32)),
+      analysis=AnalysisConfig(cca_trials=0))
   results = run_experiment(config).studies
   for name in ("A", "E", "Ensemble(A+E)", "LD(A)+LD(E)"):
     cal = results["calibration"]["models"][name]

@@ -8,10 +8,9 @@ default is never written twice.
 """
 
 from rcl.config.data import DataConfig, default_structure_cache
-from rcl.config.experiment import ExperimentConfig, from_dict
-from rcl.config.stages import (AnalysisConfig, ArchConfig, BoundaryConfig, CollabConfig, NoveltyConfig,
-                               SweepConfig)
+from rcl.config.experiment import ExperimentConfig, from_dict, read
+from rcl.config.stages import AnalysisConfig, BoundaryConfig, CollabConfig, NoveltyConfig, SweepConfig
 from rcl.train.fit_config import FitConfig
 
-__all__ = ["AnalysisConfig", "ArchConfig", "BoundaryConfig", "CollabConfig", "DataConfig", "ExperimentConfig",
-           "FitConfig", "NoveltyConfig", "SweepConfig", "default_structure_cache", "from_dict"]
+__all__ = ["AnalysisConfig", "BoundaryConfig", "CollabConfig", "DataConfig", "ExperimentConfig", "FitConfig",
+           "NoveltyConfig", "SweepConfig", "default_structure_cache", "from_dict", "read"]

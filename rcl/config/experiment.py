@@ -8,8 +8,7 @@ from rcl.collab import combine
 from rcl.config import fields
 from rcl.config.data import DataConfig
 from rcl.config.fields import field_help as _help
-from rcl.config.stages import (AnalysisConfig, ArchConfig, BoundaryConfig, CollabConfig, NoveltyConfig,
-                               SweepConfig)
+from rcl.config.stages import AnalysisConfig, BoundaryConfig, CollabConfig, NoveltyConfig, SweepConfig
 from rcl.data import batching
 from rcl.models import monikers
 from rcl.train.fit_config import FitConfig
@@ -25,8 +24,8 @@ class ExperimentConfig:
     models: component monikers to train (A-G).
     data: the sequences and their split.
     hyper: architecture hyper-parameters (regularisation level lambda and widths).
-    fit: training settings shared by every model (batch, learning rate, selection; see FitConfig).
-    cnn, rnn: per architecture, epochs, parameter averaging and gradient clipping.
+    cnn, rnn: how each architecture family trains (`FitConfig`: epochs, batch, learning rate, selection,
+      averaging, clipping, training flanks; the collaborative MLP's is `collab.fit`).
     rnn_buckets: padded lengths of the RNN's length buckets (empty: pad to max_len).
     cnn_buckets: the same for a CNN with a pooled head (`rcl.models.cnn`; a Flatten head pads to max_len).
     data_parallel: split each batch over all local devices.
@@ -43,9 +42,10 @@ class ExperimentConfig:
   data: DataConfig = dataclasses.field(default_factory=DataConfig, metadata={"prefix": ""})
   hyper: monikers.Hyper = dataclasses.field(default_factory=monikers.Hyper,
                                             metadata={"prefix": "", "fields": fields.HYPER})
-  fit: FitConfig = dataclasses.field(default_factory=FitConfig, metadata={"prefix": "", "fields": fields.FIT})
-  cnn: ArchConfig = dataclasses.field(default_factory=lambda: ArchConfig(epochs=500), metadata={"prefix": "cnn_"})
-  rnn: ArchConfig = dataclasses.field(default_factory=lambda: ArchConfig(epochs=220), metadata={"prefix": "rnn_"})
+  cnn: FitConfig = dataclasses.field(default_factory=lambda: FitConfig(epochs=500),
+                                     metadata={"prefix": "cnn_", "fields": fields.FAMILY})
+  rnn: FitConfig = dataclasses.field(default_factory=lambda: FitConfig(epochs=220),
+                                     metadata={"prefix": "rnn_", "fields": fields.FAMILY})
   rnn_buckets: tuple[int, ...] = dataclasses.field(
       default=(48, 64, 80, 96, 112, 128, 144, 160, 192, 224, 256, 320, 384, 512, 768, 1000),
       metadata=_help("Padded lengths of the RNN's length buckets (those above --max_len are dropped and "
@@ -74,7 +74,7 @@ class ExperimentConfig:
     absent = [m for m in needed if m not in chosen]
     if absent:
       raise ValueError(f"collaborative models / feature analysis need component(s) {absent}: add them to --models")
-    if self.collab.flank_copies and not self.fit.augment_flanks:
+    if self.collab.flank_copies and not (self.cnn.augment_flanks or self.rnn.augment_flanks):
       raise ValueError("--collab_flank_copies draws its flanks as --augment_flanks does: set --augment_flanks")
 
   def bucket_lengths(self, arch: str | None) -> tuple[int, ...] | None:
@@ -87,14 +87,42 @@ class ExperimentConfig:
     return None
 
   def fit_for(self, arch: str | None, epochs: int | None = None) -> FitConfig:
-    """The shared training settings with architecture `arch`'s ('cnn', 'rnn'; None: neither, e.g. the
-    collaborative MLP, which learns from features and so gets no training flanks) epochs, averaging,
-    clipping and buckets, and this run's seed."""
-    settings = {"cnn": self.cnn, "rnn": self.rnn}.get(arch)
-    per_arch = dataclasses.asdict(settings) if settings is not None else {"augment_flanks": 0.0}
-    if epochs is not None:
-      per_arch["epochs"] = epochs
-    return dataclasses.replace(self.fit, **per_arch, seed=self.seed, bucket_lengths=self.bucket_lengths(arch))
+    """How a model of architecture `arch` trains ('cnn', 'rnn'; None: the collaborative MLP), with its
+    buckets, this run's seed and, given `epochs` (the sweep's), those instead of its own."""
+    family = {"cnn": self.cnn, "rnn": self.rnn}[arch] if arch is not None else self.collab.fit
+    return dataclasses.replace(family, seed=self.seed, bucket_lengths=self.bucket_lengths(arch),
+                               epochs=family.epochs if epochs is None else epochs)
+
+  def fits(self) -> tuple[FitConfig, ...]:
+    """Every family's training settings (CNN, RNN, collaborative MLP)."""
+    return self.cnn, self.rnn, self.collab.fit
+
+  @property
+  def eval_batch_size(self) -> int:
+    """The batch of evaluations that span the families (boundary noise, calibration, bundles): the smallest
+    family's (one flag sets them all)."""
+    return min(f.eval_batch_size for f in self.fits())
+
+
+def read(values: dict) -> ExperimentConfig:
+  """The configuration a run's config.json holds (its 'command' set aside by the caller), including one
+  written before the families had a FitConfig each (`_per_family`)."""
+  return from_dict(ExperimentConfig, _per_family(values))
+
+
+def _per_family(values: dict) -> dict:
+  """An older config.json's one shared 'fit' with per-family epochs, averaging and clipping ('cnn', 'rnn';
+  the collaborative MLP's epochs and selection in 'collab') as one FitConfig per family."""
+  if "fit" not in values:
+    return values
+  values = dict(values)
+  shared = values.pop("fit")
+  for family in ("cnn", "rnn"):
+    values[family] = {**shared, **values.get(family, {})}
+  collab = dict(values.get("collab", {}))
+  own = {k: collab.pop(k) for k in ("epochs", "selection") if k in collab}
+  values["collab"] = dict(collab, fit={**shared, "augment_flanks": 0.0, **own})
+  return values
 
 
 def from_dict(cls, values: dict):

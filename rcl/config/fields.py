@@ -2,7 +2,9 @@
 
 The training settings (`rcl.train.fit_config.FitConfig`) and the architecture hyper-parameters
 (`rcl.models.monikers.Hyper`) are defined in their own layers without it; their flags are described here, in
-the configuration that holds them (`ExperimentConfig`'s field metadata 'fields').
+the configuration that holds them (a field's metadata 'fields'). The configuration holds one FitConfig per
+family (CNN, RNN, collaborative MLP); the settings they share are one flag each (--batch_size sets every
+family's), those of one family carry its prefix (--cnn_epochs, --rnn_clip_norm, --collab_epochs).
 """
 
 from __future__ import annotations
@@ -19,23 +21,40 @@ def field_help(text: str, **more) -> dict:
 
 NO_FLAG = {"flag": None}  # a field set by the configuration itself, never on the command line
 
-FIT = {
-    "epochs": NO_FLAG,  # per architecture: --cnn_epochs, --rnn_epochs, ...
+_SHARED = {
     "batch_size": field_help("Training batch size.", lower=1),
     "eval_batch_size": field_help("Evaluation batch size.", lower=1),
     "learning_rate": field_help("Adam learning rate (paper: Keras default).", lower=0.0),
-    "ema_decay": NO_FLAG,
-    "clip_norm": NO_FLAG,
     "checkpoint_every": field_help("Epochs between resumable checkpoints.", lower=1),
-    "bucket_lengths": NO_FLAG,
     "selection": field_help("Model selection rule.", choices=SELECTION_RULES),
-    "seed": NO_FLAG,
     "augment_flanks": field_help("Share of training records given fresh random flanks every epoch (boundary-noise "
                                  "augmentation; 0: none, the paper).", lower=0.0),
     "augment_flank_max": field_help("Largest training flank level, % of the record's length (each flanked record "
                                     "draws its level uniformly below it).", lower=0.0),
     "augment_flank_kind": field_help("Training flanks: the record's dinucleotides, uniform nucleotides, or either "
                                      "('mixed').", choices=flanks.AUGMENT_KINDS),
+}
+_SET_BY_THE_RUN = {"seed": NO_FLAG, "bucket_lengths": NO_FLAG}  # the run's seed; the family's buckets
+
+
+def _shared(names) -> dict:
+  return {name: dict(_SHARED[name], flag=name) for name in names}
+
+
+FAMILY = {  # a component family's FitConfig: the shared settings, and its own epochs, averaging and clipping
+    **_shared(_SHARED), **_SET_BY_THE_RUN,
+    "epochs": field_help("Training epochs.", lower=1),
+    "ema_decay": field_help("Per-step decay of a moving average of the parameters that is validated, selected and "
+                            "kept instead of the raw ones (0: off, the paper).", lower=0.0),
+    "clip_norm": field_help("Clip gradients to this global norm before Adam (0: no clipping, the paper).", lower=0.0),
+}
+
+COLLAB = {  # the collaborative MLP's FitConfig: it learns from features, so it gets no training flanks
+    **_shared(n for n in _SHARED if n not in ("selection", "augment_flanks")), **_SET_BY_THE_RUN,
+    "epochs": field_help("Epochs of each collaborative MLP.", lower=1, flag="collab_epochs"),
+    "selection": field_help("Model selection rule of the collaborative MLPs.", choices=SELECTION_RULES,
+                            flag="collab_selection"),
+    "augment_flanks": NO_FLAG, "ema_decay": NO_FLAG, "clip_norm": NO_FLAG,
 }
 
 HYPER = {

@@ -1,5 +1,5 @@
-"""Per-architecture training settings and the settings of each stage after the components: collaborative
-models, analysis, boundary noise, novelty and the regularisation sweep."""
+"""The settings of each stage after the components: collaborative models, analysis, boundary noise,
+novelty and the regularisation sweep."""
 
 from __future__ import annotations
 
@@ -7,29 +7,14 @@ import dataclasses
 
 from rcl.analysis import novelty
 from rcl.collab import combine
+from rcl.config import fields
 from rcl.config.fields import field_help as _help
 from rcl.data import flanks
 from rcl.models import monikers
 from rcl.models.noise import check_level
-from rcl.train.fit_config import SELECTION_RULES, FitConfig, check_schedule
+from rcl.train.fit_config import FitConfig
 
 COLLAB_TRAIN_FEATURES = ("sampled", "in_sample")
-
-
-@dataclasses.dataclass(frozen=True)
-class ArchConfig:
-  """Training settings of one architecture family (CNN or RNN); the rest is shared (`FitConfig`)."""
-  epochs: int = dataclasses.field(default=100, metadata=_help("Training epochs.", lower=1))
-  ema_decay: float = dataclasses.field(
-      default=FitConfig.ema_decay,
-      metadata=_help("Per-step decay of a moving average of the parameters that is validated, selected and "
-                     "kept instead of the raw ones (0: off, the paper).", lower=0.0))
-  clip_norm: float = dataclasses.field(
-      default=FitConfig.clip_norm,
-      metadata=_help("Clip gradients to this global norm before Adam (0: no clipping, the paper).", lower=0.0))
-
-  def __post_init__(self):
-    check_schedule(self.epochs, self.ema_decay, self.clip_norm)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +23,7 @@ class CollabConfig:
   specs: tuple[str, ...] = dataclasses.field(
       default=(), metadata=_help("Collaborative models, e.g. 'LD(A)+LD(E)' (several: comma-separated).",
                                  flag="collab"))
-  epochs: int = dataclasses.field(default=100, metadata=_help("Epochs of each collaborative MLP.", lower=1))
+  fit: FitConfig = dataclasses.field(default_factory=FitConfig, metadata={"prefix": "", "fields": fields.COLLAB})
   dense: tuple[int, ...] = dataclasses.field(default=(128, 64), metadata=_help("Hidden widths of the MLP."))
   train_features: str = dataclasses.field(
       default="in_sample", metadata=_help(
@@ -51,9 +36,6 @@ class CollabConfig:
       default=1.0, metadata=_help(
           "Gaussian noise sigma on the MLP's standardised inputs (the study's winner, BUILD.md; the paper: 0).",
           lower=0.0))
-  selection: str = dataclasses.field(
-      default="best_val_accuracy",
-      metadata=_help("Model selection rule of the collaborative MLPs.", choices=SELECTION_RULES))
   flank_copies: int = dataclasses.field(
       default=0, metadata=_help(
           "Flanked copies of the training split (drawn as the components' training flanks, --augment_flanks) "

@@ -33,7 +33,7 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
   levels = [float(v) for v in config.boundary.levels]
   if not levels:
     return {}
-  kind, batch = config.boundary.kind, config.fit.eval_batch_size
+  kind, batch = config.boundary.kind, config.eval_batch_size
   curves: dict[str, dict[str, dict[str, list[float]]]] = {}
   for stream, split_name in enumerate(EVALUATED):
     clean = data.splits[split_name]

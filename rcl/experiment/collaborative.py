@@ -3,7 +3,6 @@ the paired tests that say whether collaboration beat them."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import jax
@@ -35,7 +34,7 @@ def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, comp
   flanked = settings.flank_copies > 0
   tables = combine.combine(spec, component_features, labels, train_from=train_from, flanked=flanked)
   model = monikers.build_collaborative(len(data.classes), settings.dense, config.hyper, settings.input_noise)
-  fit_config = dataclasses.replace(config.fit_for(None, settings.epochs), selection=settings.selection)
+  fit_config = config.fit_for(None)
   ident = identity.collaborative(spec, model, data, fit_config, tables)
   inputs = ident.current["inputs_fingerprint"]
   # Its checkpoints are keyed by its identity, input features included: a component retrained or extended

@@ -56,7 +56,8 @@ def _flanked_copies(config: ExperimentConfig, data: DataSet, moniker: monikers.M
   if copies and moniker.input_kind != "seq":
     raise ValueError(f"--collab_flank_copies: component {moniker.name} reads structure, which flanks would change; "
                      "use sequence-only components")
-  augmented = flanks.Flanked(data.splits["train"], config.fit.augmentation(), config.seed) if copies else None
+  augmentation = next((f.augmentation() for f in (config.cnn, config.rnn) if f.augment_flanks), None)
+  augmented = flanks.Flanked(data.splits["train"], augmentation, config.seed) if copies else None
   return [augmented.copy(k) for k in range(copies)]
 
 

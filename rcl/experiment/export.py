@@ -13,7 +13,7 @@ import numpy as np
 from rcl import bundle, files
 from rcl.bundle import BundleError
 from rcl.collab import combine, ensemble, features
-from rcl.config import ExperimentConfig, from_dict
+from rcl.config import ExperimentConfig, read
 from rcl.data.fetch import sha256
 from rcl.experiment import boundary
 from rcl.models import monikers
@@ -31,7 +31,7 @@ def load_run_config(workdir: str) -> tuple[ExperimentConfig, str]:
   with open(path) as f:
     saved = json.load(f)
   command = saved.pop("command", "")
-  return from_dict(ExperimentConfig, saved), command
+  return read(saved), command
 
 
 def export(workdir: str, spec: str, out: str, class_names: str | None = None) -> dict:
@@ -93,7 +93,7 @@ def export(workdir: str, spec: str, out: str, class_names: str | None = None) ->
                       "buckets": list(buckets) if buckets else None}
   meta = {"format": bundle.FORMAT, "model": spec, "classes": classes, **({"class_names": names} if names else {}),
           "max_len": config.data.max_len,
-          "eval_batch_size": config.fit.eval_batch_size, "hyper": dataclasses.asdict(config.hyper),
+          "eval_batch_size": config.eval_batch_size, "hyper": dataclasses.asdict(config.hyper),
           "networks": networks,
           "provenance": {"workdir": os.path.basename(os.path.abspath(workdir)), "command": command,
                          "data_fingerprint": summary.get("data_fingerprint"), "protocol": summary.get("protocol"),

@@ -40,7 +40,7 @@ def run_experiment(config: ExperimentConfig, *, command: str = "", log: Log = la
   identity.check_workdir(config, data)
   if config.data_parallel:
     mesh = sharding.data_mesh()
-    for batch_size in (config.fit.batch_size, config.fit.eval_batch_size):
+    for batch_size in {b for f in config.fits() for b in (f.batch_size, f.eval_batch_size)}:
       sharding.check_batch_size(batch_size, mesh)
   os.makedirs(config.workdir, exist_ok=True)
   files.write_json(workdir.file(CONFIG), {"command": command, **dataclasses.asdict(config)})

@@ -88,7 +88,7 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
   workdir = Workdir(config.workdir)
   if not components:
     return {}
-  batch, keep = config.fit.eval_batch_size, config.novelty.keep
+  batch, keep = config.eval_batch_size, config.novelty.keep
   known = {name: every_model(data.splits[name], components, collaborative, batch) for name in KNOWN}
   sets = novel_sets(config, data)
   novel = {name: {kind: every_model(split, components, collaborative, batch) for kind, split in kinds.items()}

@@ -55,7 +55,8 @@ def collab_text(config) -> str | None:
             "and batch statistics as in training), one pass per epoch" if settings.train_features == "sampled" else
             "the components' deterministic features of their own training split (the paper's way)")
   return (f"- Collaborative MLPs (hidden {list(settings.dense)}, lambda {config.hyper.reg_level}, input noise "
-          f"sigma {settings.input_noise}, {settings.epochs} epochs, selection: {selection_text(settings.selection)}) "
+          f"sigma {settings.input_noise}, {settings.fit.epochs} epochs, selection: "
+          f"{selection_text(settings.fit.selection)}) "
           f"learn from {source}; validation and test features are deterministic. Each has a plain-ensemble "
           "baseline row: the mean of its components' softmax outputs, no training.")
 
@@ -67,12 +68,12 @@ def section(config, results: RunResults, summary: dict) -> list[str]:
   return [
       "## How these numbers were obtained",
       *data_lines(summary),
-      f"- Training: Adam (lr {config.fit.learning_rate}), categorical cross-entropy, batch {config.fit.batch_size}; "
+      f"- Training: Adam (lr {config.cnn.learning_rate}), categorical cross-entropy, batch {config.cnn.batch_size}; "
       f"CNN epochs {config.cnn.epochs}, RNN epochs {config.rnn.epochs}; regularisation level "
       f"lambda = {config.hyper.reg_level} (Gaussian noise sigma = {config.hyper.noise}, dropout "
       f"{config.hyper.dropout:.0%}); hyper-parameters {dataclasses.asdict(config.hyper)}.",
       collab_text(config),
-      f"- Model selection: {selection_text(config.fit.selection)}. The test set is used once, after selection.",
+      f"- Model selection: {selection_text(config.cnn.selection)}. The test set is used once, after selection.",
       "- Metrics: accuracy; precision, recall, F1 and specificity (TN / (TN + FP) per class, from the confusion "
       "matrix) averaged over classes weighted by their number of test sequences in the tables set beside the "
       "paper, because the paper's are: its recall equals its accuracy in "
