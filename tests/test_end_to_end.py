@@ -231,3 +231,19 @@ def test_a_checkpoint_of_the_version_1_identity_is_still_this_run():
   other = dict(ident.legacy, fit=identity_v1.fit_settings(FitConfig(batch_size=8)))
   assert not ident.matches(other) and not ident.matches(dict(ident.legacy, version=identity.VERSION))
   assert ident.differences(other) == "fit: FitConfig(batch_size=8) in the checkpoint, FitConfig(batch_size=16) now"
+
+
+def test_an_older_config_json_with_one_shared_fit_reads_as_one_fit_config_per_family():
+  """config.json written before the families had a FitConfig each: its shared settings go to every family,
+  the per-family epochs, averaging and clipping to theirs, the collaborative MLP's epochs and selection to
+  collab.fit (which gets no training flanks), so `rcl export` still reads older workdirs."""
+  from rcl.config import read  # noqa: PLC0415
+  config = read({"fit": {"batch_size": 32, "learning_rate": 0.01, "augment_flanks": 0.5, "selection": "best_val_loss"},
+                 "cnn": {"epochs": 3, "ema_decay": 0.0, "clip_norm": 0.0},
+                 "rnn": {"epochs": 4, "ema_decay": 0.9, "clip_norm": 1.0},
+                 "collab": {"specs": [], "epochs": 5, "selection": "last"}})
+  assert (config.cnn.epochs, config.cnn.batch_size, config.cnn.augment_flanks) == (3, 32, 0.5)
+  assert (config.rnn.epochs, config.rnn.ema_decay, config.rnn.clip_norm, config.rnn.learning_rate) == (4, 0.9, 1.0, 0.01)
+  assert config.cnn.selection == config.rnn.selection == "best_val_loss"
+  mlp = config.fit_for(None)
+  assert (mlp.epochs, mlp.selection, mlp.batch_size, mlp.augment_flanks) == (5, "last", 32, 0.0)
