@@ -121,7 +121,7 @@ def test_nonfinite_loss_stops_naming_model_epoch_and_step_and_keeps_the_last_goo
   config = ExperimentConfig(workdir=str(tmp_path))
   fit_config = FitConfig(epochs=2, batch_size=16)
   ckpt = str(tmp_path / "ckpt")
-  ident = Identity({"run": 1}, {})
+  ident = Identity({"run": 1})
   training.train(config, "A", small_cnn(), train, val, fit_config, ident, checkpoint_dir=ckpt, on_epoch=None)
   good = checkpoint.latest_meta(ckpt)
   real_step = steps.train_step

@@ -39,11 +39,9 @@ def train_collaborative(config: ExperimentConfig, data: DataSet, spec: str, comp
   inputs = ident.current["inputs_fingerprint"]
   # Its checkpoints are keyed by its identity, input features included: a component retrained or extended
   # to a new selected epoch gives new features, other MLP settings a new identity, and so a fresh MLP,
-  # while the old one's checkpoints stay on disk (those of a version-1 identity under its own key).
+  # while the old one's checkpoints stay on disk.
   checkpoints = Workdir(config.workdir).model_file(spec, CHECKPOINTS)
-  key, legacy_key = identity.key(ident.current), identity.key(ident.legacy)
-  if not os.path.isdir(os.path.join(checkpoints, key)) and os.path.isdir(os.path.join(checkpoints, legacy_key)):
-    key = legacy_key
+  key = identity.key(ident.current)
   draws = (f", {tables['train'].features.shape[0]} training-mode draws (one per epoch)"
            if tables["train"].features.ndim == 3 else
            f" (in-sample, with {settings.flank_copies} flanked cop{'y' if settings.flank_copies == 1 else 'ies'})"

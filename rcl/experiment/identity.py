@@ -1,10 +1,11 @@
 """What a checkpoint must share with the run that resumes or reads it, and the check, made before a run
 writes anything, that every checkpoint it would resume belongs to it.
 
-An identity (version 2) names the model and its training by their dataclass fields, each field left out
-while it holds its default, so that a new option at its default leaves older runs' identities unchanged.
-Checkpoints written before versions existed carry version-1 identities (`rcl.experiment.identity_v1`),
-which a run accepts when they describe it.
+An identity names the model and its training by their dataclass fields, each field left out while it
+holds its default, so that a new option at its default leaves older runs' identities unchanged, and carries
+a version number that changes when the same settings train another model. Version 3 draws noise and dropout
+per example (`rcl.models.noise`); checkpoints of earlier versions (version 2, and version 1's repr strings,
+which had no number) drew them per device, so a run refuses to resume or reuse them.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import os
 
 from rcl.config import ExperimentConfig
 from rcl.data.dataset import DataSet
-from rcl.experiment import fingerprints, identity_v1
+from rcl.experiment import fingerprints
 from rcl.models import monikers
 from rcl.train import checkpoint
 from rcl.train.fit_config import FitConfig
 from rcl.workdir import CHECKPOINTS, Workdir
 
-VERSION = 2
+VERSION = 3
+_CHANGES = {3: "noise and dropout are drawn per example, the same on any number of devices"}
 _LINEN_FIELDS = ("parent", "name")  # a Linen module's bookkeeping, not its settings
 _FIT_LEFT_OUT = ("epochs", "checkpoint_every")  # a run may be extended, or checkpointed more or less often
 
@@ -58,22 +60,23 @@ def fit_identity(fit_config: FitConfig) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class Identity:
-  """A run's identity, and the version-1 identity an older checkpoint of the same run carries.
+  """A run's identity.
 
   Attributes:
-    current: what this run writes into its checkpoints.
-    legacy: what a checkpoint written before identity versions holds for the same run.
+    current: what this run writes into its checkpoints, and what a checkpoint it resumes must hold.
   """
   current: dict
-  legacy: dict
 
   def matches(self, stored: dict | None) -> bool:
-    return stored == self.current or (stored is not None and "version" not in stored and stored == self.legacy)
+    return stored == self.current
 
   def differences(self, stored: dict | None) -> str:
-    """How `stored` differs, compared with the identity of its own version."""
-    wanted = self.legacy if stored is not None and "version" not in stored else self.current
-    return checkpoint.differences(stored or {}, wanted)
+    """How `stored` differs: an earlier version (and what changed since), or the settings that differ."""
+    version = (stored or {}).get("version", 1)
+    if stored is not None and version < VERSION:
+      changes = "; ".join(_CHANGES[v] for v in range(version + 1, VERSION + 1) if v in _CHANGES)
+      return f"it was trained by an earlier rcl (run identity version {version}, now {VERSION}: {changes})"
+    return checkpoint.differences(stored or {}, self.current)
 
 
 def component(data: DataSet, moniker: monikers.Moniker, model, fit_config: FitConfig) -> Identity:
@@ -81,15 +84,13 @@ def component(data: DataSet, moniker: monikers.Moniker, model, fit_config: FitCo
   data stage), split and training settings."""
   return Identity({"version": VERSION, "moniker": moniker.name, "model": model_identity(model),
                    "classes": data.classes, "data": data.summary["data_fingerprint"],
-                   "split": fingerprints.split_fingerprint(data), "fit": fit_identity(fit_config)},
-                  identity_v1.component(data, moniker, model, fit_config))
+                   "split": fingerprints.split_fingerprint(data), "fit": fit_identity(fit_config)})
 
 
 def sweep(config: ExperimentConfig, data: DataSet, moniker: monikers.Moniker, model, fit_config: FitConfig) -> Identity:
-  """The sweep's population: a component's identity with its levels and member seeds."""
-  members = {"levels": [float(v) for v in config.sweep.levels], "seeds": [fit_config.seed] * len(config.sweep.levels)}
-  one = component(data, moniker, model, fit_config)
-  return Identity(dict(one.current, **members), identity_v1.sweep(config, data, moniker, model, fit_config))
+  """The sweep's population: a component's identity with its levels."""
+  levels = [float(v) for v in config.sweep.levels]
+  return Identity(dict(component(data, moniker, model, fit_config).current, levels=levels))
 
 
 def collaborative(spec: str, model, data: DataSet, fit_config: FitConfig, tables: dict) -> Identity:
@@ -97,8 +98,7 @@ def collaborative(spec: str, model, data: DataSet, fit_config: FitConfig, tables
   inputs, fingerprint = tables["val"].features.shape[1], fingerprints.inputs_fingerprint(tables)
   return Identity({"version": VERSION, "collab": spec, "model": model_identity(model), "classes": data.classes,
                    "split": fingerprints.split_fingerprint(data), "fit": fit_identity(fit_config), "inputs": inputs,
-                   "inputs_fingerprint": fingerprint},
-                  identity_v1.collaborative(spec, model, data, fit_config, inputs, fingerprint))
+                   "inputs_fingerprint": fingerprint})
 
 
 def check_workdir(config: ExperimentConfig, data: DataSet) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from rcl.analysis.joint import accuracy_slope, joint_learning_coefficient, plateau_level
 from rcl.data.dataset import DataSet
-from rcl.experiment import identity, identity_v1
+from rcl.experiment import identity
 from rcl.models import monikers, noise
 from rcl.report import figures
 from rcl.train.epochs import NonFiniteLoss
@@ -36,11 +36,10 @@ def run_sweep(data: DataSet, moniker: monikers.Moniker, hyper: monikers.Hyper, l
   model = monikers.build(moniker, len(data.classes), hyper)
   if ident is None:
     named = {"moniker": moniker.name, "classes": data.classes}
-    ident = identity.Identity(dict(named, version=identity.VERSION, model=identity.model_identity(model)),
-                              dict(named, model=identity_v1.model_settings(model)))
+    ident = identity.Identity(dict(named, version=identity.VERSION, model=identity.model_identity(model)))
   result = fit_population(model, levels, data.splits["train"], data.splits["val"], config,
                           checkpoint_dir=os.path.join(outdir, CHECKPOINTS),
-                          identity=ident.current, accepted=(ident.legacy,),
+                          identity=ident.current,
                           on_epoch=on_epoch)
   rows = []
   for level, history in zip(result.levels, result.histories):

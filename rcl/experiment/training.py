@@ -39,7 +39,6 @@ def train(config: ExperimentConfig, name: str, model, train_split, val_split, fi
 
   try:
     result = fit(model, train_split, val_split, fit_config, checkpoint_dir=checkpoint_dir, identity=ident.current,
-                 accepted=(ident.legacy,),
                  mesh=mesh, on_epoch=epoch_done)
   except NonFiniteLoss as e:
     raise ValueError(f"[{name}] {e}") from None

@@ -137,7 +137,8 @@ class CNN(nn.Module):
     length: the input width L (max_len) when known: a Flatten head's inference then also reads narrower
       windows (`windows`).
     batch_axis: the shard_map axis a data-parallel batch is split over: BatchNorm then averages its
-      statistics over the whole batch, not one shard (set by `fit` when it is given a mesh).
+      statistics over the whole batch, not one shard, and noise and dropout draw by global row (set by
+      `fit` when it is given a mesh).
     dtype: the layers' arithmetic dtype ("bfloat16": mixed precision; parameters, batch statistics,
       logits and features stay float32).
   """
@@ -172,7 +173,8 @@ class CNN(nn.Module):
     blocks = [(nn.Conv(self.filters, (self.kernel_size,), padding="SAME", dtype=self.dtype),
                nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3, axis_name=self.batch_axis,
                             dtype=self.dtype),
-               GaussianNoise(self.noise), Dropout(self.dropout)) for _ in range(self.blocks)]
+               GaussianNoise(self.noise, self.batch_axis), Dropout(self.dropout, self.batch_axis))
+              for _ in range(self.blocks)]
 
     def stack(x):  # [b, W, c] -> [b, W / 2^blocks, filters]
       for conv, norm, noise, dropout in blocks:
@@ -194,7 +196,7 @@ class CNN(nn.Module):
       h = nn.Conv(dense.pop(0), (width,), padding=[(0, width - 1)], dtype=self.dtype)(h)  # [b, W', dense[0]]
       x = nn.relu(pool(h, batch["length"], self.blocks, with_mean=False))  # [b, dense[0]]
       if dense:
-        x = Dropout(self.dropout)(x, not train)
+        x = Dropout(self.dropout, self.batch_axis)(x, not train)
     elif self.head != "flatten":
       x = pool(h, batch["length"], self.blocks, with_mean=self.head == "max_mean")  # [b, filters (x 2)]
     elif self.length is not None and x.shape[1] < self.length:  # a window: join the padding's features
@@ -209,6 +211,6 @@ class CNN(nn.Module):
     for i, width in enumerate(dense):
       x = nn.relu(nn.Dense(width, dtype=self.dtype)(x))
       if i < len(dense) - 1:
-        x = Dropout(self.dropout)(x, not train)
+        x = Dropout(self.dropout, self.batch_axis)(x, not train)
     logits = nn.Dense(self.num_classes, dtype=self.dtype)(x)
     return {"logits": logits.astype(jnp.float32), "ld": x.astype(jnp.float32)}

@@ -11,6 +11,10 @@ fewer hashes make the draws cheaper, and they are a large part of the CNN's trai
 (BUILD.md, "Measurements behind code choices"). 16 bits are ample for both:
 dropout's keep probability is exact to 2^-16, and the noise is the inverse normal CDF at the midpoints of
 2^16 equal-probability cells (|z| <= 4.3 sigma; mean 0 and standard deviation 1 to within 2e-5).
+
+The draws are made per example: row i of a batch draws from the layer's key folded with i's position in the
+*global* batch (`example_fields16`), so a batch split over N devices or N processes, each applying the
+layer to its own rows, draws exactly the numbers one device draws for the whole batch.
 """
 
 import math
@@ -59,9 +63,18 @@ def fields16(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
   return jnp.concatenate([bits >> 16, bits & (_FIELD - 1)], axis=-1)[..., :shape[-1]]
 
 
-def normal16(key: jax.Array, shape: tuple[int, ...], dtype) -> jax.Array:
+def example_fields16(key: jax.Array, shape: tuple[int, ...], batch_axis: str | None = None) -> jax.Array:
+  """uint32[shape] 16-bit fields for a batch of shape [b, ...], row by row: row i is `fields16` of
+  `key` folded with the row's position in the global batch, which is i on one device, or i plus this
+  shard's first row when the batch is split over the `jax.shard_map` axis `batch_axis` in equal shards."""
+  first = 0 if batch_axis is None else jax.lax.axis_index(batch_axis) * shape[0]
+  rows = first + jnp.arange(shape[0], dtype=jnp.uint32)
+  return jax.vmap(lambda row: fields16(jax.random.fold_in(key, row), shape[1:]))(rows)
+
+
+def normal16(fields: jax.Array, dtype) -> jax.Array:
   """Standard normal samples from 16-bit uniform fields: the inverse CDF at the cells' midpoints."""
-  u = (fields16(key, shape).astype(jnp.float32) + 0.5) * (1.0 / _FIELD)  # in (0, 1)
+  u = (fields.astype(jnp.float32) + 0.5) * (1.0 / _FIELD)  # in (0, 1)
   return (math.sqrt(2.0) * jax.lax.erf_inv(2.0 * u - 1.0)).astype(dtype)
 
 
@@ -74,14 +87,17 @@ class GaussianNoise(nn.Module):
 
   Attributes:
     stddev: noise standard deviation (float or traced scalar); 0 disables it.
+    batch_axis: the shard_map axis a data-parallel batch is split over (per-example draws, module docstring).
   """
   stddev: float | jax.Array
+  batch_axis: str | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
     if deterministic or _is_zero(self.stddev):
       return x
-    return (x + self.stddev * normal16(self.make_rng("noise"), x.shape, x.dtype)).astype(x.dtype)
+    z = normal16(example_fields16(self.make_rng("noise"), x.shape, self.batch_axis), x.dtype)
+    return (x + self.stddev * z).astype(x.dtype)
 
 
 class Dropout(nn.Module):
@@ -93,8 +109,10 @@ class Dropout(nn.Module):
 
   Attributes:
     rate: probability of zeroing an element.
+    batch_axis: the shard_map axis a data-parallel batch is split over (per-example draws, module docstring).
   """
   rate: float | jax.Array
+  batch_axis: str | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
@@ -102,13 +120,13 @@ class Dropout(nn.Module):
       return x
     keep = 1.0 - self.rate
     threshold = jnp.round(jnp.asarray(self.rate, jnp.float32) * _FIELD).astype(jnp.uint32)
-    mask = fields16(self.make_rng("dropout"), x.shape) >= threshold
+    mask = example_fields16(self.make_rng("dropout"), x.shape, self.batch_axis) >= threshold
     return jnp.where(mask, x / keep, jnp.zeros_like(x)).astype(x.dtype)
 
 
-def regularised(stddev, rate, deterministic: bool):
+def regularised(stddev, rate, deterministic: bool, batch_axis: str | None = None):
   """Returns f(x) = Dropout(rate)(GaussianNoise(stddev)(x)), the paper's robustness pair."""
   def apply(x: jax.Array) -> jax.Array:
-    x = GaussianNoise(stddev)(x, deterministic)
-    return Dropout(rate)(x, deterministic)
+    x = GaussianNoise(stddev, batch_axis)(x, deterministic)
+    return Dropout(rate, batch_axis)(x, deterministic)
   return apply

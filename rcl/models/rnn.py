@@ -51,7 +51,8 @@ class RNN(nn.Module):
       unit scale, as in the CNN's blocks (after BatchNorm).
     dropout: dropout rate after pooling and after the first dense layer (= lambda x 50%).
     input_kind: "seq", "sec" or "seq+sec".
-    batch_axis: the shard_map axis a data-parallel batch is split over (RunningNorm; set by `fit`).
+    batch_axis: the shard_map axis a data-parallel batch is split over (RunningNorm, noise and dropout;
+      set by `fit`).
     dtype: the layers' arithmetic dtype ("bfloat16": mixed precision; parameters, the GRU state, the
       running statistics, logits and features stay float32).
   """
@@ -74,8 +75,8 @@ class RNN(nn.Module):
     # sequences). Running statistics rather than BatchNorm's per-batch ones: length buckets make batches far
     # from random samples (see RunningNorm).
     self.norm = RunningNorm(axis_name=self.batch_axis)
-    self.gaussian = GaussianNoise(self.noise)
-    self.drop = Dropout(self.dropout)
+    self.gaussian = GaussianNoise(self.noise, self.batch_axis)
+    self.drop = Dropout(self.dropout, self.batch_axis)
     self.layers = [nn.Dense(w, dtype=self.dtype) for w in self.dense]
     self.head = nn.Dense(self.num_classes, dtype=self.dtype)
 

@@ -2,7 +2,8 @@
 
 Each device runs the whole step on its shard of the batch (`jax.shard_map`), and the steps sum their
 gradients and metrics over the 'data' axis, so a data-parallel step equals a one-device step on the
-whole batch (BatchNorm statistics are averaged over the axis too). On a CPU the same code spreads
+whole batch (BatchNorm statistics are averaged over the axis too, and noise and dropout are drawn per
+global row). On a CPU the same code spreads
 work over cores: `XLA_FLAGS=--xla_force_host_platform_device_count=N` makes N host devices. With several
 processes (`rcl.train.distributed`) the mesh spans every process's devices.
 """
@@ -59,8 +60,9 @@ def replicate(tree, mesh: Mesh):
 
 
 def sharded_model(model):
-  """The model as data-parallel steps must apply it: a module with a `batch_axis` attribute (BatchNorm)
-  averages its batch statistics over the 'data' axis, i.e. over the whole batch, not one shard."""
+  """The model as data-parallel steps must apply it: a module with a `batch_axis` attribute averages its
+  batch statistics over the 'data' axis, i.e. over the whole batch, not one shard, and draws its noise and
+  dropout by row of the whole batch."""
   return model.clone(batch_axis=AXIS) if hasattr(model, "batch_axis") else model
 
 

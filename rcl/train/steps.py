@@ -2,7 +2,8 @@
 
 With `axis_name`, a step runs on one shard of the batch inside `jax.shard_map` (see
 `rcl.train.sharding.data_parallel`): sums, the loss normaliser and the gradients are summed over the
-named axis, and each shard draws its own noise and dropout.
+named axis. Every shard starts from the same noise and dropout keys; the layers fold in each row's position
+in the global batch (`rcl.models.noise`), so a split batch draws what the whole batch draws on one device.
 """
 
 import jax
@@ -60,8 +61,6 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], key: jax.Array,
     The new state and masked sums {'loss', 'correct', 'count'} for this (whole) batch.
   """
   key = jax.random.fold_in(key, state.step)
-  if axis_name is not None:
-    key = jax.random.fold_in(key, jax.lax.axis_index(axis_name))
   noise_key, dropout_key = jax.random.split(key)
   count = _psum(jnp.sum(batch["mask"]), axis_name)
 
