@@ -18,7 +18,7 @@ from experiments import config_flags
 from rcl import allocator, files
 from rcl.config import ExperimentConfig, read
 from rcl.data import location
-from rcl.experiment import spread
+from rcl.experiment import spread, variance
 from rcl.experiment.pipeline import run_experiment, run_seeds
 from rcl.train import distributed, sharding
 
@@ -28,6 +28,11 @@ _DATA_DIR = flags.DEFINE_string(
     "present, else ~/.cache/rcl/data, where missing data sets are fetched; rcl/data/location.py).")
 _SEEDS = flags.DEFINE_list("seeds", [], "Repeat the whole pipeline per seed and report mean +- sd (overrides --seed).")
 flags.register_validator("seeds", lambda v: all(s.lstrip("-").isdigit() for s in v), "--seeds takes integers")
+_VARY = flags.DEFINE_list(
+    "vary", [], "A variance study: the seed sources to vary one at a time (split, init, order, noise, collab), "
+    "each over --trials trials, and all of them together; report.md gives test accuracy's sd per source "
+    "(rcl/experiment/variance.py).")
+_TRIALS = flags.DEFINE_integer("trials", 5, "Trials per seed source of a --vary study (trial 0: --seed).", lower_bound=2)
 _DISTRIBUTED = flags.DEFINE_bool(
     "distributed", False, "Run as one of several processes with JAX's distributed runtime (automatic under SLURM, "
     "Open MPI or a Cloud TPU pod slice with several processes); --data_parallel then spans every process's devices.")
@@ -130,7 +135,11 @@ def main(argv):
     data = config.data
     location.require(data.files + data.train_files + data.val_files + data.test_files,
                      location.data_dir(_DATA_DIR.value), progress=lambda line: print(line, flush=True))
-    if _SPREAD.value and several:
+    if _VARY.value and (_SEEDS.value or _SPREAD.value):
+      raise ValueError("--vary runs its own seeds: it takes neither --seeds nor --spread")
+    if _VARY.value:
+      variance.run(config, _VARY.value, _TRIALS.value, command=command, **callbacks)
+    elif _SPREAD.value and several:
       spread.run(config, [int(s) for s in _SEEDS.value], _share_command, group_size=_SPREAD_GROUP.value,
                  command=command, log=lambda line: print(f"[process {jax.process_index()}] {line}", flush=True))
     elif _SEEDS.value:

@@ -1,5 +1,5 @@
 """Every path inside an experiment's workdir, named once: the run's files at its top, one folder per model,
-the figures, the sweep, and one sub-workdir per seed of a multi-seed run."""
+the figures, the sweep, and one sub-workdir per seed of a multi-seed run or per trial of a variance study."""
 
 from __future__ import annotations
 
@@ -54,6 +54,11 @@ class Workdir:
   def seed(self, seed: int) -> Workdir:
     """The workdir of one seed of a multi-seed run."""
     return Workdir(os.path.join(self.root, f"seed_{seed}"))
+
+  def trial(self, source: str, trial: int) -> Workdir:
+    """The workdir of one trial of a variance study: variance/base (trial 0 of every source: the base seeds),
+    else variance/<source>_<trial>."""
+    return Workdir(os.path.join(self.root, "variance", "base" if trial == 0 else f"{source}_{trial}"))
 
   def figure(self, stem: str) -> str:
     """figures/<stem>.png, relative to the workdir (as results.json records it)."""

@@ -215,22 +215,24 @@ def test_boundary_noise_table_with_a_pooled_cnn_trained_on_flanks(real_data, tmp
   assert averaged[meta["model"]] == max(averaged.values())
 
 
-def test_a_checkpoint_of_the_version_1_identity_is_still_this_run():
-  """Checkpoints written before identity versions carry repr-string identities: a run accepts one that
-  describes it, and refuses one of other settings, naming them in that form."""
-  from rcl.experiment import identity, identity_v1  # noqa: PLC0415
+def test_a_checkpoint_of_an_earlier_identity_version_is_refused_saying_why():
+  """Checkpoints of identity versions before 3 drew noise and dropout per device: a run refuses them, naming
+  the version and what changed, while settings of its own version are named field by field."""
+  from rcl.experiment import identity  # noqa: PLC0415
   from rcl.models.cnn import CNN  # noqa: PLC0415
   from rcl.train.fit_config import FitConfig  # noqa: PLC0415
   model, fit_config = CNN(num_classes=3, filters=4), FitConfig(batch_size=16)
   ident = identity.Identity({"version": identity.VERSION, "model": identity.model_identity(model),
-                             "fit": identity.fit_identity(fit_config)},
-                            {"model": identity_v1.model_settings(model), "fit": identity_v1.fit_settings(fit_config)})
+                             "fit": identity.fit_identity(fit_config)})
   assert ident.current["model"] == {"module": "CNN", "num_classes": 3, "filters": 4}
-  assert ident.legacy["fit"] == "FitConfig(batch_size=16)" and "filters = 4" in ident.legacy["model"]
-  assert ident.matches(dict(ident.current)) and ident.matches(dict(ident.legacy))
-  other = dict(ident.legacy, fit=identity_v1.fit_settings(FitConfig(batch_size=8)))
-  assert not ident.matches(other) and not ident.matches(dict(ident.legacy, version=identity.VERSION))
-  assert ident.differences(other) == "fit: FitConfig(batch_size=8) in the checkpoint, FitConfig(batch_size=16) now"
+  assert ident.matches(dict(ident.current)) and identity.VERSION == 3
+  older = dict(ident.current, version=2)
+  assert not ident.matches(older)
+  assert ident.differences(older) == ("it was trained by an earlier rcl (run identity version 2, now 3: noise and "
+                                      "dropout are drawn per example, the same on any number of devices)")
+  assert "version 1, now 3" in ident.differences({"model": "CNN(...)", "fit": "FitConfig(batch_size=16)"})
+  other = dict(ident.current, fit=identity.fit_identity(FitConfig(batch_size=8)))
+  assert ident.differences(other) == "fit: {'batch_size': 8} in the checkpoint, {'batch_size': 16} now"
 
 
 def test_an_older_config_json_with_one_shared_fit_reads_as_one_fit_config_per_family():
@@ -247,3 +249,33 @@ def test_an_older_config_json_with_one_shared_fit_reads_as_one_fit_config_per_fa
   assert config.cnn.selection == config.rnn.selection == "best_val_loss"
   mlp = config.fit_for(None)
   assert (mlp.epochs, mlp.selection, mlp.batch_size, mlp.augment_flanks) == (5, "last", 32, 0.0)
+
+
+def test_variance_study_varies_one_seed_source_at_a_time(real_data, tmp_path):
+  """--vary=init,collab --trials=2: the base run once, an init trial, a collab trial and an all-sources trial;
+  the collab trial reuses the base's components (their sd is 0) and retrains only the MLP; report.md and
+  results.json hold the sd per source and model."""
+  fasta, _ = _subset(real_data, tmp_path, per_class=10)
+  workdir = tmp_path / "study"
+  out = _run([f"--data_dir={tmp_path}", f"--files={fasta.name}", "--models=A,E", "--cnn_filters=4",
+              "--cnn_dense=8,8", "--rnn_hidden=4", "--rnn_attention=8", "--rnn_dense=8,8,8", "--max_len=160",
+              "--rnn_buckets=80,160", "--batch_size=16", "--cnn_epochs=2", "--rnn_epochs=1",
+              "--collab=LD(A)+LD(E)", "--collab_epochs=3", "--cca_trials=0", "--boundary_noise=",
+              f"--workdir={workdir}", "--seed=5", "--vary=init,collab", "--trials=2"], REPO)
+  trials = sorted(p.name for p in (workdir / "variance").iterdir())
+  assert trials == ["all_1", "base", "collab_1", "init_1"]
+  assert "[A] reusing the trained component" in out
+  config = json.loads((workdir / "variance" / "init_1" / "config.json").read_text())
+  assert config["seeds"]["init_seed"] == 6 and config["seeds"]["order_seed"] is None and config["seed"] == 5
+  results = json.loads((workdir / "results.json").read_text())["variance"]
+  assert results["sources"] == ["init", "collab", "all"] and results["trials"] == {"init": 2, "collab": 2, "all": 2}
+  gain = "LD(A)+LD(E) − best component"
+  assert {"A", "E", "LD(A)+LD(E)", "Ensemble(A+E)", gain} <= set(results["quantities"]), results["quantities"]
+  assert results["sd"]["A"]["collab"]["sd"] == 0 and results["sd"]["E"]["collab"]["sd"] == 0
+  base, init = (np.load(workdir / "variance" / w / "models" / "A" / "predictions.npz")["test"] for w in ("base", "init_1"))
+  assert not np.allclose(base, init)  # another initialisation, another model
+  values = results["sd"]["A"]["init"]["values"]
+  assert results["sd"]["A"]["init"]["sd"] == pytest.approx(np.std(values, ddof=1))
+  report = (workdir / "report.md").read_text()
+  assert "## Standard deviation of test accuracy by seed source" in report and f"| {gain} |" in report
+  assert os.path.getsize(workdir / results["figure"]) > 1000

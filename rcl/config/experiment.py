@@ -8,6 +8,7 @@ from rcl.collab import combine
 from rcl.config import fields
 from rcl.config.data import DataConfig
 from rcl.config.fields import field_help as _help
+from rcl.config.seeds import Seeds
 from rcl.config.stages import AnalysisConfig, BoundaryConfig, CollabConfig, NoveltyConfig, SweepConfig
 from rcl.data import batching
 from rcl.models import monikers
@@ -20,7 +21,9 @@ class ExperimentConfig:
 
   Attributes:
     workdir: output directory (config, vocabulary, histories, checkpoints, results.json, report.md).
-    seed: seeds the split, initialisation, shuffles and noise.
+    seed: seeds the split, initialisation, shuffles, noise and the collaborative MLPs, and the evaluations'
+      own draws.
+    seeds: a seed of its own for any of those training sources (`rcl.config.seeds`).
     models: component monikers to train (A-G).
     data: the sequences and their split.
     hyper: architecture hyper-parameters (regularisation level lambda and widths).
@@ -37,7 +40,10 @@ class ExperimentConfig:
       identical to the ones this run asks for (e.g. the feature analysis of an already trained profile).
   """
   workdir: str = dataclasses.field(default="runs/default", metadata=_help("Output directory; rerun to resume."))
-  seed: int = dataclasses.field(default=0, metadata=_help("Seed of the split, initialisation, shuffles and noise."))
+  seed: int = dataclasses.field(default=0, metadata=_help("Seed of everything random (split, initialisation, order, "
+                                                          "noise, collaborative MLPs, evaluation copies) unless a "
+                                                          "source has its own --<source>_seed."))
+  seeds: Seeds = dataclasses.field(default_factory=Seeds, metadata={"prefix": ""})
   models: tuple[str, ...] = dataclasses.field(default=("A",), metadata=_help("Component monikers to train (A-G)."))
   data: DataConfig = dataclasses.field(default_factory=DataConfig, metadata={"prefix": ""})
   hyper: monikers.Hyper = dataclasses.field(default_factory=monikers.Hyper,
@@ -88,10 +94,20 @@ class ExperimentConfig:
 
   def fit_for(self, arch: str | None, epochs: int | None = None) -> FitConfig:
     """How a model of architecture `arch` trains ('cnn', 'rnn'; None: the collaborative MLP), with its
-    buckets, this run's seed and, given `epochs` (the sweep's), those instead of its own."""
+    buckets, its seeds (a component's initialisation, order and noise seeds, named only where they are not
+    --seed; the collaborative MLP's one seed) and, given `epochs` (the sweep's), those instead of its own."""
     family = {"cnn": self.cnn, "rnn": self.rnn}[arch] if arch is not None else self.collab.fit
-    return dataclasses.replace(family, seed=self.seed, bucket_lengths=self.bucket_lengths(arch),
+    if arch is None:
+      seeds = {"seed": self.seed_of("collab")}
+    else:
+      seeds = {"seed": self.seed, **{f"{s}_seed": self.seed_of(s) if self.seed_of(s) != self.seed else None
+                                     for s in ("init", "order", "noise")}}
+    return dataclasses.replace(family, **seeds, bucket_lengths=self.bucket_lengths(arch),
                                epochs=family.epochs if epochs is None else epochs)
+
+  def seed_of(self, source: str) -> int:
+    """The seed of a training source ('split', 'init', 'order', 'noise', 'collab')."""
+    return self.seeds.of(source, self.seed)
 
   def fits(self) -> tuple[FitConfig, ...]:
     """Every family's training settings (CNN, RNN, collaborative MLP)."""

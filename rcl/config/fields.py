@@ -34,7 +34,9 @@ _SHARED = {
     "augment_flank_kind": field_help("Training flanks: the record's dinucleotides, uniform nucleotides, or either "
                                      "('mixed').", choices=flanks.AUGMENT_KINDS),
 }
-_SET_BY_THE_RUN = {"seed": NO_FLAG, "bucket_lengths": NO_FLAG}  # the run's seed; the family's buckets
+# the run's seeds; the family's buckets
+_SET_BY_THE_RUN = {"seed": NO_FLAG, "init_seed": NO_FLAG, "order_seed": NO_FLAG, "noise_seed": NO_FLAG,
+                   "bucket_lengths": NO_FLAG}
 
 
 def _shared(names) -> dict:

@@ -38,7 +38,7 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
   selected = jax.device_get(result.state).replace(apply_fn=model.apply)  # on the host, outside any device mesh
   feats = features.extract(selected, data, bucket_lengths=fit_config.bucket_lengths,
                            batch_size=fit_config.eval_batch_size, draws=draws,
-                           train_batch_size=fit_config.batch_size, seed=config.seed,
+                           train_batch_size=fit_config.batch_size, seed=config.seed_of("collab"),
                            flanked=_flanked_copies(config, data, moniker))
   features.save(Workdir(config.workdir).model_file(moniker.name, FEATURES), feats)
   scores = scoring.score(config.workdir, config.seed, moniker.name, {n: feats[n]["O"] for n in ("val", "test")},
@@ -57,7 +57,7 @@ def _flanked_copies(config: ExperimentConfig, data: DataSet, moniker: monikers.M
     raise ValueError(f"--collab_flank_copies: component {moniker.name} reads structure, which flanks would change; "
                      "use sequence-only components")
   augmentation = next((f.augmentation() for f in (config.cnn, config.rnn) if f.augment_flanks), None)
-  augmented = flanks.Flanked(data.splits["train"], augmentation, config.seed) if copies else None
+  augmented = flanks.Flanked(data.splits["train"], augmentation, config.seed_of("collab")) if copies else None
   return [augmented.copy(k) for k in range(copies)]
 
 

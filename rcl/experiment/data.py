@@ -22,7 +22,7 @@ def load(config: ExperimentConfig, *, log: Log, on_fold: FoldLog | None = None) 
   settings = config.data
   log("loading data")
   data = load_dataset(settings.files, train_files=settings.train_files, val_files=settings.val_files,
-                      test_files=settings.test_files, seed=config.seed, max_len=settings.max_len,
+                      test_files=settings.test_files, seed=config.seed_of("split"), max_len=settings.max_len,
                       fractions=settings.fractions, on_conflict=settings.on_conflict,
                       holdout=settings.holdout_families)
   s = data.summary

@@ -194,3 +194,21 @@ def coverage(path: str, curves: dict[str, dict[str, list[float]]]) -> None:
   ax.legend(fontsize=7)
   fig.tight_layout()
   _save(fig, path, 100)
+
+
+def variance(path: str, summary: dict) -> None:
+  """Standard deviation of test accuracy per seed source, grouped by model (a bar per source, the total
+  spread last): `summary` is `rcl.analysis.variance.summarize`'s."""
+  plt = _pyplot()
+  quantities, sources = summary["quantities"], summary["sources"]
+  fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(quantities) + 2), 3.6))
+  width = 0.8 / len(sources)
+  for i, source in enumerate(sources):
+    sds = [summary["sd"][q].get(source, {}).get("sd", np.nan) for q in quantities]
+    ax.bar(np.arange(len(quantities)) + (i - (len(sources) - 1) / 2) * width, sds, width, label=source)
+  ax.set_xticks(np.arange(len(quantities)), quantities, rotation=20, ha="right", fontsize=7)
+  ax.set_ylabel("sd of test accuracy")
+  ax.legend(fontsize=7, title="seed varied", title_fontsize=7)
+  ax.grid(alpha=0.3, axis="y")
+  fig.tight_layout()
+  _save(fig, path, 100)

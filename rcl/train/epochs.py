@@ -47,7 +47,7 @@ def run_epoch(train_fn: Callable, state: TrainState, train: Split, config: FitCo
   per batch (`place` puts a batch on the devices). Returns the state, the summed sums and every step's
   summed loss (float[steps], or float[steps, members]), on the host."""
   total, losses = None, []
-  for batch, _ in batches(train, config.batch_size, seed=config.seed, epoch=epoch,
+  for batch, _ in batches(train, config.batch_size, seed=config.seed_of("order"), epoch=epoch,
                           bucket_lengths=config.bucket_lengths):
     state, sums = train_fn(state, place(batch) if place is not None else batch, *extra)
     total = steps.add_sums(total, sums)

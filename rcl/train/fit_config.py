@@ -36,7 +36,10 @@ class FitConfig:
     bucket_lengths: padded lengths for length bucketing, or None for fixed-width batches.
     selection: "best_val_accuracy" (ties: lower validation loss, then the earlier epoch),
       "best_val_loss" (ties: higher validation accuracy, then the earlier epoch) or "last".
-    seed: seeds the initialisation, the epoch shuffles, the noise/dropout keys and the training flanks.
+    seed: seeds the initialisation, the epoch shuffles, the noise/dropout keys and the training flanks,
+      unless one of these has a seed of its own:
+    init_seed, order_seed, noise_seed: the initialisation's, the epoch shuffles', and the noise, dropout and
+      training flanks' (None: `seed`; `seed_of`).
     augment_flanks: share of the training records flanked afresh every epoch (`rcl.data.flanks`; 0: none,
       the paper), at a level drawn from [0, augment_flank_max]%, of kind augment_flank_kind.
   """
@@ -50,6 +53,9 @@ class FitConfig:
   bucket_lengths: Sequence[int] | None = None
   selection: str = "best_val_accuracy"
   seed: int = 0
+  init_seed: int | None = None
+  order_seed: int | None = None
+  noise_seed: int | None = None
   augment_flanks: float = 0.0
   augment_flank_max: float = 200.0
   augment_flank_kind: str = "mixed"
@@ -62,14 +68,14 @@ class FitConfig:
     check_schedule(self.epochs, self.ema_decay, self.clip_norm)
     self.augmentation()  # validates the flank settings
 
+  def seed_of(self, source: str) -> int:
+    """The seed of 'init', 'order' or 'noise'."""
+    own = {"init": self.init_seed, "order": self.order_seed, "noise": self.noise_seed}[source]
+    return self.seed if own is None else own
+
   def augmentation(self) -> flanks.Augmentation | None:
     """The training flanks, or None."""
     if self.augment_flanks == 0:
       return None
     return flanks.Augmentation(self.augment_flanks, self.augment_flank_max, self.augment_flank_kind)
 
-
-def training_data(train, config: FitConfig):
-  """What training batches are cut from: `train`, flanked afresh every epoch when `config` asks for it."""
-  augmentation = config.augmentation()
-  return train if augmentation is None else flanks.Flanked(train, augmentation, config.seed)

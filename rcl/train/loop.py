@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -26,7 +26,7 @@ from rcl.train.state import TrainState, create_state
 def training_data(train, config: FitConfig):
   """What training batches are cut from: `train`, flanked afresh every epoch when `config` asks for it."""
   augmentation = config.augmentation()
-  return train if augmentation is None else flanks.Flanked(train, augmentation, config.seed)
+  return train if augmentation is None else flanks.Flanked(train, augmentation, config.seed_of("noise"))
 
 
 @dataclasses.dataclass
@@ -56,17 +56,26 @@ def init_state(model: nn.Module, train: Split, config: FitConfig, key: jax.Array
   return create_state(model, example, key, config.learning_rate, config.ema_decay, config.clip_norm)
 
 
-def resume(ckpt: RunCheckpoints, like: TrainState, identity: dict,
-           accepted: Sequence[dict] = ()) -> tuple[TrainState, dict] | None:
+def init_key(config: FitConfig) -> jax.Array:
+  """The key of the initial parameters (from the 'init' seed)."""
+  return jax.random.split(jax.random.key(config.seed_of("init")))[0]
+
+
+def step_key(config: FitConfig) -> jax.Array:
+  """The base key of the train steps' noise and dropout (from the 'noise' seed; `steps.train_step`)."""
+  return jax.random.split(jax.random.key(config.seed_of("noise")))[1]
+
+
+def resume(ckpt: RunCheckpoints, like: TrainState, identity: dict) -> tuple[TrainState, dict] | None:
   """The newest readable 'latest' checkpoint and its metadata, or None; ValueError naming the settings
-  that differ if it is another run's (its identity neither `identity` nor one of the older forms of it in
-  `accepted`). 'best' checkpoints newer than the resumed epoch are dropped."""
+  that differ if it is another run's (its identity is not `identity`). 'best' checkpoints newer than the
+  resumed epoch are dropped."""
   restored = ckpt.restore_latest(like)
   if restored is not None and restored[1].get("processes", 1) != jax.process_count():
     raise ValueError(f"{ckpt.directory} was checkpointed by a run of {restored[1].get('processes', 1)} process(es) "
-                     f"and this one has {jax.process_count()}: resume it with the same launch (as many processes; "
-                     "the noise and dropout streams follow the devices), or start a new --workdir")
-  if restored is not None and restored[1].get("identity") not in (identity, *accepted):
+                     f"and this one has {jax.process_count()}: resume it with the same launch (as many processes), "
+                     "or start a new --workdir")
+  if restored is not None and restored[1].get("identity") != identity:
     raise ValueError(f"{ckpt.directory} holds a run under other settings "
                      f"({differences(restored[1].get('identity') or {}, identity)}); use a new workdir")
   ckpt.drop_best_after(restored[1]["epoch"] if restored is not None else 0)
@@ -74,8 +83,7 @@ def resume(ckpt: RunCheckpoints, like: TrainState, identity: dict,
 
 
 def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
-        checkpoint_dir: str | None = None, identity: dict | None = None, accepted: Sequence[dict] = (),
-        mesh: Mesh | None = None,
+        checkpoint_dir: str | None = None, identity: dict | None = None, mesh: Mesh | None = None,
         on_epoch: Callable[[int, int, dict], None] | None = None) -> FitResult:
   """Trains `model` on `train`, validating on `val` after every epoch.
 
@@ -85,8 +93,7 @@ def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
     config: the FitConfig.
     checkpoint_dir: where Orbax checkpoints go; if it already holds a run, training resumes from its
       latest checkpoint (and the result equals an uninterrupted run's). None: no checkpoints.
-    identity: JSON-able description of the run (model, data); a resumed checkpoint must match it, or one of
-      the older forms of it in `accepted`.
+    identity: JSON-able description of the run (model, data); a resumed checkpoint must match it.
     mesh: a 'data' mesh for data-parallel training, or None for the default device.
     on_epoch: called as on_epoch(epoch, epochs, logs) after every epoch (progress display).
 
@@ -94,7 +101,7 @@ def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
     A FitResult whose state is the model chosen by `config.selection` (never by the test set), in its
     evaluated form (`TrainState.for_evaluation`: the averaged parameters when `config.ema_decay` > 0).
   """
-  run = _Run(model, train, val, config, identity or {}, tuple(accepted), mesh)
+  run = _Run(model, train, val, config, identity or {}, mesh)
   ckpt = RunCheckpoints(checkpoint_dir) if checkpoint_dir else None
   try:
     done = run.resume(ckpt)
@@ -113,11 +120,11 @@ def fit(model: nn.Module, train: Split, val: Split, config: FitConfig, *,
 class _Run:
   """The state of one `fit` call between epochs: train state, history, selected epoch."""
 
-  def __init__(self, model, train, val, config: FitConfig, identity: dict, accepted: tuple, mesh: Mesh | None):
+  def __init__(self, model, train, val, config: FitConfig, identity: dict, mesh: Mesh | None):
     self.train, self.val, self.config = training_data(train, config), val, config
-    self.identity, self.accepted, self.mesh = identity, accepted, mesh
-    init_key, self.step_key = jax.random.split(jax.random.key(config.seed))
-    self.state = init_state(model, train, config, init_key)
+    self.identity, self.mesh = identity, mesh
+    self.state = init_state(model, train, config, init_key(config))
+    self.step_key = step_key(config)
     if mesh is not None:
       sharding.check_batch_size(config.batch_size, mesh)
       self.state = sharding.replicate(self.state, mesh).replace(apply_fn=sharding.sharded_model(model).apply)
@@ -130,7 +137,7 @@ class _Run:
 
   def resume(self, ckpt: RunCheckpoints | None) -> int:
     """Continues from the latest checkpoint, if any; returns the epochs already done."""
-    restored = resume(ckpt, self.state, self.identity, self.accepted) if ckpt is not None else None
+    restored = resume(ckpt, self.state, self.identity) if ckpt is not None else None
     if restored is None:
       return 0
     state, meta = restored

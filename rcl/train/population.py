@@ -1,8 +1,8 @@
 """A population of one model at several regularisation levels, trained together.
 
-Every member has its own parameters, optimiser state and PRNG keys and sees the same data batches;
-member i at level lambda_i follows exactly the computation `fit` performs for that level alone (same
-initialisation and key derivation from its seed), so the population's histories equal sequential ones
+Every member has its own parameters and optimiser state and sees the same data batches; member i at level
+lambda_i follows exactly the computation `fit` performs for that level alone (same initialisation and
+noise keys), so the population's histories equal sequential ones
 up to floating-point reassociation. This is the paper's Fig. 4 sweep (`rcl.models.noise.rates`) at the
 price of one compilation. On accelerators one vmapped step trains every member; on a CPU the members
 train one after another with the same (single-model) step, which is faster there (`one_by_one`).
@@ -25,7 +25,7 @@ from rcl.train import steps
 from rcl.train.checkpoint import RunCheckpoints
 from rcl.train.epochs import HISTORY_KEYS, Trainee, run_epoch, train_epochs
 from rcl.train.fit_config import FitConfig
-from rcl.train.loop import init_state, resume, training_data
+from rcl.train.loop import init_key, init_state, resume, step_key, training_data
 from rcl.train.predict import metric_sums
 from rcl.train.state import TrainState
 
@@ -99,40 +99,36 @@ def _trainee(model: nn.Module, train: Split, val: Split, config: FitConfig, extr
 
 
 def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val: Split, config: FitConfig, *,
-                   member_seeds: Sequence[int] | None = None, checkpoint_dir: str | None = None,
-                   identity: dict | None = None, accepted: Sequence[dict] = (),
+                   checkpoint_dir: str | None = None,
+                   identity: dict | None = None,
                    on_epoch: Callable[[int, int, list[dict]], None] | None = None) -> PopulationResult:
   """Trains `model` (a CNN, RNN or MLP with `noise` and `dropout` attributes) at every level at once.
 
   Args:
     model: the architecture; its own noise/dropout are replaced per member by `noise.rates(level)`.
     levels: regularisation levels lambda, each in [0, 2).
-    train, val: splits; batches follow `config` (shuffle seeded by config.seed, shared by all members).
-    config: epochs, batch size, learning rate, buckets; `selection` is not used (histories only).
-    member_seeds: seed of each member's initialisation and noise keys (default: config.seed for all,
-      so members differ only by their level).
+    train, val: splits; batches follow `config` (its order seed, shared by all members).
+    config: epochs, batch size, learning rate, buckets, seeds (every member's, so that members differ only by
+      their level); `selection` is not used (histories only).
     checkpoint_dir: optional; resumes from the latest population checkpoint there.
-    identity: JSON-able description that a resumed checkpoint must match (or one of `accepted`, older forms).
+    identity: JSON-able description that a resumed checkpoint must match.
     on_epoch: on_epoch(epoch, epochs, per-member logs) after every epoch.
   """
   levels = [float(v) for v in levels]
-  seeds = list(member_seeds) if member_seeds is not None else [config.seed] * len(levels)
-  if not levels or len(seeds) != len(levels):
-    raise ValueError("a population needs at least one level, and one member seed per level")
+  if not levels:
+    raise ValueError("a population needs at least one level")
   for level in levels:
     noise.check_level(level)
   train = training_data(train, config)
-  init_keys, step_keys = zip(*(jax.random.split(jax.random.key(s)) for s in seeds))
-  members = [init_state(model, train, config, k) for k in init_keys]
+  members = [init_state(model, train, config, init_key(config)) for _ in levels]
   state = stack_states([m.replace(tx=members[0].tx) for m in members])  # one optimiser object: equal tree metadata
-  extra = (jnp.stack(step_keys), jnp.asarray(levels, jnp.float32))
-  identity = dict(identity or {}, levels=levels, seeds=seeds)
-  accepted = [dict(older, levels=levels, seeds=seeds) for older in accepted]
+  extra = (jnp.stack([step_key(config)] * len(levels)), jnp.asarray(levels, jnp.float32))
+  identity = dict(identity or {}, levels=levels)
   histories = [{k: [] for k in HISTORY_KEYS} for _ in levels]
   done = 0
   ckpt = RunCheckpoints(checkpoint_dir) if checkpoint_dir else None
   try:
-    if ckpt is not None and (restored := resume(ckpt, state, identity, accepted)) is not None:
+    if ckpt is not None and (restored := resume(ckpt, state, identity)) is not None:
       state, meta = restored
       histories, done = meta["histories"], meta["epoch"]
     start = time.perf_counter()
