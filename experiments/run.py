@@ -15,7 +15,7 @@ import jax
 from absl import app, flags, logging
 
 from experiments import config_flags
-from rcl import allocator, files
+from rcl import allocator, files, portable_cpu
 from rcl.config import ExperimentConfig, read
 from rcl.data import location
 from rcl.experiment import spread, variance
@@ -55,6 +55,9 @@ _JOIN_TIMEOUT = flags.DEFINE_integer("join_timeout", 300, "Seconds to wait for e
 _CONFIG_FILE = flags.DEFINE_string(
     "config_file", None, "Run exactly the configuration in this JSON file (a run's config.json, or a --spread "
     "share's); the experiment flags are then ignored.")
+_PORTABLE_CPU = flags.DEFINE_bool(
+    "portable_cpu", True, "On an x86-64 CPU, hold XLA's code to AVX2 and portable math so that the run's numbers "
+    "do not depend on the processor (rcl/portable_cpu.py; no effect on accelerators).")
 _CPU_DEVICES = flags.DEFINE_integer(
     "cpu_devices", 0, "On a CPU, run as this many host devices (one per core) so that --data_parallel uses every "
     "core; 0 leaves JAX's default (one).", lower_bound=0)
@@ -99,7 +102,8 @@ def _configuration() -> ExperimentConfig:
 def _share_command(config_file: str, coordinates: spread.Coordinates | None) -> list[str]:
   """A --spread share's child: this entry point on the share's configuration, with this job's process settings,
   single-process or one process of the group's own distributed job."""
-  job = [f"--cpu_devices={_CPU_DEVICES.value}", f"--heartbeat_timeout={_HEARTBEAT.value}",
+  job = [f"--cpu_devices={_CPU_DEVICES.value}", f"--portable_cpu={_PORTABLE_CPU.value}",
+         f"--heartbeat_timeout={_HEARTBEAT.value}",
          f"--join_timeout={_JOIN_TIMEOUT.value}"]
   place = ["--nodistributed"] if coordinates is None else [
       "--distributed", f"--coordinator_address={coordinates.address}", f"--num_processes={coordinates.num_processes}",
@@ -113,6 +117,8 @@ def main(argv):
   spread.stop_with_parent()  # a share of a --spread job ends with the process that started it
   logging.set_verbosity(logging.ERROR)  # Orbax logs every save at INFO and read-only opens at WARNING
   std_logging.getLogger("rcl").setLevel(std_logging.WARNING)  # rcl's own warnings (e.g. a damaged checkpoint)
+  if _PORTABLE_CPU.value:
+    portable_cpu.request()  # before JAX starts a backend
   if _CPU_DEVICES.value:
     sharding.request_cpu_devices(_CPU_DEVICES.value)  # before JAX starts a backend
   command = shlex.join(["python", "-m", "experiments.run"] + sys.argv[1:])

@@ -59,3 +59,10 @@ def test_seeds_profile_inherits_small_profile(monkeypatch):
   assert list(seeds.seeds) == ["0", "1", "2"]
   assert (list(seeds.files), seeds.cnn_filters, seeds.rnn_hidden) == small[:3]
   assert seeds.workdir != small[3]
+
+
+def test_variance_profile_varies_every_source(monkeypatch):
+  from rcl.config.seeds import SOURCES  # noqa: PLC0415
+  values = _parse("test13_variance_small.flags", monkeypatch)
+  assert list(values.vary) == list(SOURCES) and values.trials == 4 and values.seed == 0
+  assert values.cca_trials == 0 and list(values.boundary_noise) == []  # the study measures training only

@@ -1,0 +1,33 @@
+"""The golden fit (experiments/golden.py) trains, on this machine, the model tests/golden.json records, bit for
+bit: the portable CPU mode (rcl/portable_cpu.py) makes a run's numbers independent of the x86-64 CPU."""
+
+import json
+import os
+import subprocess
+import sys
+
+from experiments.golden import GOLDEN
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_the_golden_fit_gives_the_recorded_digests(real_data):
+  env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "ONEDNN_MAX_CPU_ISA")}
+  proc = subprocess.run([sys.executable, "-m", "experiments.golden", f"--data_dir={real_data}"], cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  here = json.loads(proc.stdout.strip().splitlines()[-1])
+  with open(GOLDEN, encoding="utf-8") as f:
+    recorded = json.load(f)
+  assert here["portable_cpu"] and "cpu" in here["device"].lower(), here
+  if here["digests"] != recorded["digests"]:
+    lines = [f"{model} {what}: recorded {recorded['digests'][model][what]}, this machine {here['digests'][model][what]}"
+             for model in recorded["digests"] for what in ("parameters", "probabilities")
+             if recorded["digests"][model][what] != here["digests"].get(model, {}).get(what)]
+    raise AssertionError(
+        "the golden fit trained another model on this machine:\n  " + "\n  ".join(lines) +
+        f"\nrecorded on {recorded['cpu']}, {recorded['cpus_used']} CPUs, jax {recorded['packages']}; this machine: "
+        f"{here['cpu']}, {here['cpus_used']} CPUs, jax {here['packages']}. Fewer CPUs than the mode's threads change "
+        "the sums; a new jax/jaxlib may change XLA's code (re-record with `python -m experiments.golden "
+        "--record` and say so in BUILD.md); the same jax on another CPU means the portable CPU mode leaks "
+        "(BUILD.md, 'Reproducible on any x86-64 CPU').")
