@@ -3,7 +3,8 @@
 It computes what `nn.Bidirectional(nn.RNN(nn.GRUCell(h)), nn.RNN(nn.GRUCell(h)))` with `seq_lengths`
 computes at every position inside a sequence (bit-identical outputs on CPU, `tests/test_models.py`), and it
 keeps that module's parameters (same paths, shapes and initialisers: `forward_rnn/cell/{ir,iz,in,hr,hz,hn}`,
-and likewise `backward_rnn`), so checkpoints and bundles of either load in the other. What differs is
+and likewise `backward_rnn`; the recurrent kernels' orthogonal one factorised without LAPACK,
+`rcl.models.orthogonal`), so checkpoints and bundles of either load in the other. What differs is
 the engineering:
 
 - one `lax.scan` over time for both directions (two independent matmul chains per step, which XLA
@@ -33,6 +34,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from rcl.models.orthogonal import orthogonal
+
 
 class _Linear(nn.Module):
   """`nn.Dense`'s parameters (same names, shapes and initialisers), returned rather than applied."""
@@ -56,7 +59,7 @@ class _Cell(nn.Module):
   def __call__(self, in_features: int) -> tuple[jax.Array, ...]:
     inputs = [_Linear(self.hidden, nn.initializers.lecun_normal(), True, name=n)(in_features)
               for n in ("ir", "iz", "in")]
-    recurrent = [_Linear(self.hidden, nn.initializers.orthogonal(), n == "hn", name=n)(self.hidden)
+    recurrent = [_Linear(self.hidden, orthogonal(), n == "hn", name=n)(self.hidden)
                  for n in ("hr", "hz", "hn")]
     return (jnp.concatenate([k for k, _ in inputs], 1), jnp.concatenate([b for _, b in inputs]),
             jnp.concatenate([k for k, _ in recurrent], 1), recurrent[2][1])
