@@ -42,13 +42,15 @@ class Seeds:
 
   def of(self, source: str, seed: int) -> int:
     """The seed of `source` (one of SOURCES) in a run of seed `seed`."""
-    if source not in SOURCES:
-      raise ValueError(f"seed source must be one of {SOURCES}, got {source!r}")
-    own = getattr(self, f"{source}_seed")
+    own = getattr(self, _field(source))
     return seed if own is None else own
 
   def varied(self, source: str, seed: int) -> Seeds:
     """These seeds with `source`'s set to `seed`."""
-    if source not in SOURCES:
-      raise ValueError(f"seed source must be one of {SOURCES}, got {source!r}")
-    return dataclasses.replace(self, **{f"{source}_seed": seed})
+    return dataclasses.replace(self, **{_field(source): seed})
+
+
+def _field(source: str) -> str:
+  if source not in SOURCES:
+    raise ValueError(f"seed source must be one of {SOURCES}, got {source!r}")
+  return f"{source}_seed"

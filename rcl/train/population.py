@@ -2,10 +2,10 @@
 
 Every member has its own parameters and optimiser state and sees the same data batches; member i at level
 lambda_i follows exactly the computation `fit` performs for that level alone (same initialisation and
-noise keys), so the population's histories equal sequential ones
-up to floating-point reassociation. This is the paper's Fig. 4 sweep (`rcl.models.noise.rates`) at the
-price of one compilation. On accelerators one vmapped step trains every member; on a CPU the members
-train one after another with the same (single-model) step, which is faster there (`one_by_one`).
+noise keys), so the population's histories equal sequential ones up to floating-point reassociation. This
+is the paper's Fig. 4 sweep (`rcl.models.noise.rates`) at the price of one compilation. On accelerators one
+vmapped step trains every member; on a CPU the members train one after another with the same
+(single-model) step, which is faster there (`one_by_one`).
 """
 
 from __future__ import annotations
@@ -120,8 +120,7 @@ def fit_population(model: nn.Module, levels: Sequence[float], train: Split, val:
   for level in levels:
     noise.check_level(level)
   train = training_data(train, config)
-  members = [init_state(model, train, config, init_key(config)) for _ in levels]
-  state = stack_states([m.replace(tx=members[0].tx) for m in members])  # one optimiser object: equal tree metadata
+  state = stack_states([init_state(model, train, config, init_key(config))] * len(levels))  # members start alike
   extra = (jnp.stack([step_key(config)] * len(levels)), jnp.asarray(levels, jnp.float32))
   identity = dict(identity or {}, levels=levels)
   histories = [{k: [] for k in HISTORY_KEYS} for _ in levels]
