@@ -12,6 +12,11 @@ import pytest
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "rcl-tests-xla-cache"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+# The portable CPU mode experiments.run runs in, so that what a test computes in its own process equals, bit
+# for bit, what the entry points it starts compute (set before anything imports JAX).
+from rcl import portable_cpu  # noqa: E402
+
+portable_cpu.request()
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.environ.get("RCL_DATA_DIR", os.path.join(REPO, "..", "shared", "data"))
