@@ -22,6 +22,7 @@ from rcl.experiment.pipeline import run_experiment
 from rcl.experiment.progress import EpochLog, FoldLog, Log
 from rcl.report import figures, provenance
 from rcl.report import variance as variance_report
+from rcl.results import RunResults
 from rcl.workdir import REPORT, RESULTS, Workdir
 
 
@@ -53,10 +54,10 @@ def run(config: ExperimentConfig, sources: Sequence[str], trials: int, *, comman
         on_epoch: EpochLog | None = None, on_fold: FoldLog | None = None) -> dict:
   """Runs every trial (the base once), then writes the study's results.json and report.md; returns the summary."""
   check(sources, trials)
-  if any(getattr(config.seeds, f"{s}_seed") is not None for s in SOURCES):
+  if config.seeds != Seeds():
     raise ValueError("a variance study sets the per-source seeds itself: give --seed only")
   studied = [*sources, variance.TOTAL]
-  done: dict[str, object] = {}
+  done: dict[str, RunResults] = {}
   results = {}
   for source in studied:
     results[source] = []
