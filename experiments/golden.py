@@ -70,7 +70,7 @@ def main(argv):
   from rcl.report import provenance  # noqa: PLC0415
   env = provenance.environment()
   out = {"digests": golden_fit(_DATA_DIR.value), "cpu": env["cpu"], "cpus_used": env["cpus_used"],
-         "device": env["devices"][0], "portable_cpu": env["portable_cpu"],
+         "xla_pool_threads": env["xla_pool_threads"], "device": env["devices"][0], "portable_cpu": env["portable_cpu"],
          "packages": {k: env["packages"][k] for k in ("jax", "jaxlib")}}
   if _RECORD.value:
     with open(GOLDEN, "w", encoding="utf-8") as f:

@@ -8,8 +8,9 @@ XLA compiles for the CPU it finds, and the libraries it calls choose their kerne
   (YNNPACK then computes in its "consistent arithmetic" mode);
 - the dots YNNPACK leaves to Eigen run oneDNN's sgemm, generated at run time for the host's instruction
   set: `ONEDNN_MAX_CPU_ISA=AVX2` caps it;
-- Eigen splits a dot by the number of threads in XLA's pool, which is the number of CPUs the process may
-  use: the mode pins the process to `THREADS` of them.
+- Eigen and XLA's thunk executor split work by the number of threads in XLA's pool, which is the number
+  of CPUs the process may use unless NPROC says otherwise: the mode sets NPROC to `POOL` and pins the
+  process to `THREADS` CPUs (what oneDNN sees; `rcl.train.sharding.request_cpu_devices` may raise NPROC).
 `--xla_cpu_enable_fast_math=false` (XLA's default) is set too, so that a user's XLA_FLAGS cannot turn
 reassociation on unnoticed. A flag or variable the user already set is left as set. Where an accelerator
 plugin is installed, the run's numbers are the accelerator's (`--xla_gpu_deterministic_ops`), and the
@@ -24,8 +25,9 @@ import platform
 
 FLAGS = ("--xla_cpu_max_isa=AVX2", "--xla_cpu_enable_platform_dependent_math=false",
          "--xla_cpu_enable_fast_math=false")
-ENVIRONMENT = {"ONEDNN_MAX_CPU_ISA": "AVX2"}
 THREADS = 2  # the CI machines' cores; a machine with fewer reproduces only machines with as few
+POOL = 2 * THREADS  # XLA's pool: twice the host devices of a 2-core data-parallel run (see request_cpu_devices)
+ENVIRONMENT = {"ONEDNN_MAX_CPU_ISA": "AVX2", "NPROC": str(POOL)}
 _ACCELERATOR_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_rocm60_plugin", "jax_rocm7_plugin", "libtpu")
 
 

@@ -189,3 +189,20 @@ def _running_with(text):
     except OSError:
       continue
   return pids
+
+
+def test_host_devices_get_a_thread_pool_of_twice_their_number(monkeypatch):
+  """With as many pool threads as host devices, XLA can stall a data-parallel step in its all-reduce; the pool
+  is raised to 2n threads for n > 1 devices, and a larger pool (or one device) is left as it is."""
+  from rcl.train.sharding import request_cpu_devices  # noqa: PLC0415
+  monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+  cases = [(2, None, "4"), (3, "4", "6"), (2, "16", "16"), (1, None, None), (2, "many", "4")]
+  for n, before, after in cases:
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=7 --xla_cpu_max_isa=AVX2")
+    if before is None:
+      monkeypatch.delenv("NPROC", raising=False)
+    else:
+      monkeypatch.setenv("NPROC", before)
+    request_cpu_devices(n)
+    assert os.environ.get("NPROC") == after, (n, before)
+    assert os.environ["XLA_FLAGS"] == f"--xla_cpu_max_isa=AVX2 --xla_force_host_platform_device_count={n}"

@@ -11,7 +11,7 @@ GOLDEN = os.path.join(REPO, "tests", "golden.json")  # experiments/golden.py's; 
 
 
 def test_the_golden_fit_gives_the_recorded_digests(real_data):
-  env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "ONEDNN_MAX_CPU_ISA")}
+  env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "ONEDNN_MAX_CPU_ISA", "NPROC")}
   proc = subprocess.run([sys.executable, "-m", "experiments.golden", f"--data_dir={real_data}"], cwd=REPO, env=env,
                         capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
@@ -25,8 +25,9 @@ def test_the_golden_fit_gives_the_recorded_digests(real_data):
              if recorded["digests"][model][what] != here["digests"].get(model, {}).get(what)]
     raise AssertionError(
         "the golden fit trained another model on this machine:\n  " + "\n  ".join(lines) +
-        f"\nrecorded on {recorded['cpu']}, {recorded['cpus_used']} CPUs, jax {recorded['packages']}; this machine: "
-        f"{here['cpu']}, {here['cpus_used']} CPUs, jax {here['packages']}. Fewer CPUs than the mode's threads change "
-        "the sums; a new jax/jaxlib may change XLA's code (re-record with `python -m experiments.golden "
+        f"\nrecorded on {recorded['cpu']}, {recorded['cpus_used']} CPUs, a pool of {recorded['xla_pool_threads']} "
+        f"threads, jax {recorded['packages']}; this machine: {here['cpu']}, {here['cpus_used']} CPUs, a pool of "
+        f"{here['xla_pool_threads']} threads, jax {here['packages']}. Fewer CPUs than the mode's, or another pool "
+        "size (NPROC), change the sums; a new jax/jaxlib may change XLA's code (re-record with `python -m experiments.golden "
         "--record` and say so in BUILD.md); the same jax on another CPU means the portable CPU mode leaks "
         "(BUILD.md, 'Reproducible on any x86-64 CPU').")

@@ -22,9 +22,11 @@ def environment() -> dict:
       versions[pkg] = md.version(pkg)
     except md.PackageNotFoundError:
       versions[pkg] = None
+  cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+  nproc = os.environ.get("NPROC", "")
   return {"packages": versions, "python": platform.python_version(), "backend": jax.default_backend(),
-          "devices": [str(d) for d in jax.devices()], "git": git_revision(), "cpu": cpu_name(),
-          "cpus_used": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+          "devices": [str(d) for d in jax.devices()], "git": git_revision(), "cpu": cpu_name(), "cpus_used": cpus,
+          "xla_pool_threads": int(nproc) if nproc.isdigit() else cpus,
           "xla_flags": os.environ.get("XLA_FLAGS", ""), "portable_cpu": portable_cpu.active()}
 
 

@@ -20,7 +20,7 @@ from rcl.train.checkpoint import RunCheckpoints, differences
 from rcl.train.epochs import HISTORY_KEYS, Trainee, run_epoch, train_epochs
 from rcl.train.fit_config import FitConfig
 from rcl.train.predict import metric_sums
-from rcl.train.state import TrainState, create_state
+from rcl.train.state import TrainState, apply_of, create_state
 
 
 def training_data(train, config: FitConfig):
@@ -127,7 +127,7 @@ class _Run:
     self.step_key = step_key(config)
     if mesh is not None:
       sharding.check_batch_size(config.batch_size, mesh)
-      self.state = sharding.replicate(self.state, mesh).replace(apply_fn=sharding.sharded_model(model).apply)
+      self.state = sharding.replicate(self.state, mesh).replace(apply_fn=apply_of(sharding.sharded_model(model)))
       sharding.check_batch_size(config.eval_batch_size, mesh)
     self.history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
     self.best: dict | None = None

@@ -66,6 +66,7 @@ def sharded_model(model):
   return model.clone(batch_axis=AXIS) if hasattr(model, "batch_axis") else model
 
 
+@functools.lru_cache(maxsize=None)  # one wrapper per step and mesh: jit caches by the function's identity
 def data_parallel(step: Callable, mesh: Mesh, *, extra_args: int = 0, sharded_out: bool = False) -> Callable:
   """Wraps `step(state, batch, *extra, axis_name=...)` to run per device on batch shards.
 
@@ -88,7 +89,17 @@ def data_parallel(step: Callable, mesh: Mesh, *, extra_args: int = 0, sharded_ou
 def request_cpu_devices(n: int) -> None:
   """Asks XLA for `n` host (CPU) devices, so that a data-parallel run on a CPU uses `n` cores.
 
+  XLA runs every host device's program on one thread pool, whose size is the CPU count (or NPROC). With as
+  many devices as threads, a device waiting in an all-reduce can hold the thread that the other device's
+  work is queued on, and XLA aborts the stalled run after 40 s (seen on 2 cores whenever another process
+  was busy). So for `n` > 1 the pool is raised to at least `2n` threads (NPROC, which the portable CPU mode
+  sets to 4 for any device count so that 1 device, 2 devices and 2 processes split work alike).
+
   Must run before JAX first touches a backend; it has no effect on GPU or TPU devices.
   """
   flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "xla_force_host_platform_device_count" not in f]
   os.environ["XLA_FLAGS"] = " ".join(flags + [f"--xla_force_host_platform_device_count={n}"])
+  nproc = os.environ.get("NPROC", "")
+  pool = int(nproc) if nproc.isdigit() else len(os.sched_getaffinity(0))
+  if n > 1 and pool < 2 * n:
+    os.environ["NPROC"] = str(2 * n)

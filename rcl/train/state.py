@@ -1,6 +1,7 @@
 """TrainState with BatchNorm statistics and optional parameter averaging, and its creation."""
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
@@ -38,6 +39,29 @@ class TrainState(train_state.TrainState):
     return self.replace(params=params, ema_params=None, ema_decay=0.0, opt_state=None)
 
 
+def _compiled(model: nn.Module) -> tuple[nn.Module, Callable]:
+  return model, jax.jit(functools.partial(model.init, train=False))
+
+
+_compiled_once = functools.lru_cache(maxsize=None)(_compiled)
+
+
+def _shared(model: nn.Module) -> tuple[nn.Module, Callable]:
+  """The first module seen equal to `model` and its jitted `init`, one pair per equal module (a fresh pair if
+  its attributes are unhashable, e.g. a list). A TrainState keeps `apply` as static data, which jit compares
+  by the module's identity: sharing it lets a second run of an equal model (a trial of a variance study, a
+  population's next member) reuse the compiled steps instead of compiling them again."""
+  try:
+    return _compiled_once(model)
+  except TypeError:
+    return _compiled(model)
+
+
+def apply_of(model: nn.Module) -> Callable:
+  """`model.apply`, the same bound method for every equal module (see `_shared`)."""
+  return _shared(model)[0].apply
+
+
 def create_state(model: nn.Module, example: dict[str, jax.Array], key: jax.Array,
                  learning_rate: float = 1e-3, ema_decay: float = 0.0, clip_norm: float = 0.0) -> TrainState:
   """Initialises parameters from `key` and an example batch, with the optimiser of `rcl.train.optimizer`.
@@ -46,8 +70,8 @@ def create_state(model: nn.Module, example: dict[str, jax.Array], key: jax.Array
   none. `clip_norm` >= 0: see `optimizer`. Both are checked by `FitConfig`.
   """
   example = {k: jnp.asarray(v) for k, v in example.items()}
-  variables = jax.jit(lambda k, b: model.init(k, b, train=False))(key, example)
+  variables = _shared(model)[1](key, example)
   params = variables["params"]
   ema = jax.tree.map(jnp.copy, params) if ema_decay > 0 else None  # own buffers: the step donates its state
-  return TrainState.create(apply_fn=model.apply, params=params, tx=optimizer(learning_rate, clip_norm),
+  return TrainState.create(apply_fn=apply_of(model), params=params, tx=optimizer(learning_rate, clip_norm),
                            batch_stats=variables.get("batch_stats", {}), ema_params=ema, ema_decay=ema_decay)
