@@ -111,15 +111,19 @@ def latest_meta(checkpoint_dir: str) -> dict | None:
     manager.close()
 
 
-def _remove_partial(directory: str, step: int, patience: float = 5.0) -> None:
-  """Removes the temporary directory of a failed write of `step`, which would hold the space; Orbax's
-  writer threads may still be creating files in it for a moment after the failure surfaced."""
+def _remove_partial(directory: str, step: int, patience: float = 10.0, settle: float = 1.0) -> None:
+  """Removes the temporary directory of a failed write of `step`, which would hold the space. Orbax's
+  writer threads may still be creating files in it for a moment after the failure surfaced (longer on a busy
+  machine), so it returns only once none has reappeared for `settle` seconds, or after `patience`."""
   deadline = time.monotonic() + patience
-  while True:
+  quiet_since = time.monotonic()
+  while time.monotonic() < deadline:
     partial = [n for n in os.listdir(directory) if n.startswith(f"{step}.orbax-checkpoint-tmp")]
     for name in partial:
       shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
-    if not partial or time.monotonic() > deadline:
+    if partial:
+      quiet_since = time.monotonic()
+    elif time.monotonic() - quiet_since >= settle:
       return
     time.sleep(0.1)
 
