@@ -56,8 +56,10 @@ _CONFIG_FILE = flags.DEFINE_string(
     "config_file", None, "Run exactly the configuration in this JSON file (a run's config.json, or a --spread "
     "share's); the experiment flags are then ignored.")
 _PORTABLE_CPU = flags.DEFINE_bool(
-    "portable_cpu", True, "On an x86-64 CPU, hold XLA's code to AVX2 and portable math so that the run's numbers "
-    "do not depend on the processor (rcl/portable_cpu.py; no effect on accelerators).")
+    "portable_cpu", None, "On an x86-64 CPU, hold XLA's code to AVX2, portable math and 2 CPUs so that the run's "
+    "numbers do not depend on the processor (rcl/portable_cpu.py; no effect on accelerators). Default: on where it "
+    "costs little, a data-parallel run over --cpu_devices >= 2 on a 2-CPU machine (every small profile on CI's "
+    "machines); off elsewhere, where it would slow training by over 10% (BUILD.md).")
 _CPU_DEVICES = flags.DEFINE_integer(
     "cpu_devices", 0, "On a CPU, run as this many host devices (one per core) so that --data_parallel uses every "
     "core; 0 leaves JAX's default (one).", lower_bound=0)
@@ -99,10 +101,17 @@ def _configuration() -> ExperimentConfig:
   return dataclasses.replace(config, data=config.data.resolved(location.data_dir(_DATA_DIR.value).path))
 
 
+def _portable() -> bool:
+  """Whether this run takes the portable CPU mode: as --portable_cpu says, else where it costs little."""
+  if _PORTABLE_CPU.value is not None:
+    return _PORTABLE_CPU.value
+  return portable_cpu.costs_little(_CPU_DEVICES.value)
+
+
 def _share_command(config_file: str, coordinates: spread.Coordinates | None) -> list[str]:
   """A --spread share's child: this entry point on the share's configuration, with this job's process settings,
   single-process or one process of the group's own distributed job."""
-  job = [f"--cpu_devices={_CPU_DEVICES.value}", f"--portable_cpu={_PORTABLE_CPU.value}",
+  job = [f"--cpu_devices={_CPU_DEVICES.value}", f"--portable_cpu={_portable()}",
          f"--heartbeat_timeout={_HEARTBEAT.value}",
          f"--join_timeout={_JOIN_TIMEOUT.value}"]
   place = ["--nodistributed"] if coordinates is None else [
@@ -117,8 +126,12 @@ def main(argv):
   spread.stop_with_parent()  # a share of a --spread job ends with the process that started it
   logging.set_verbosity(logging.ERROR)  # Orbax logs every save at INFO and read-only opens at WARNING
   std_logging.getLogger("rcl").setLevel(std_logging.WARNING)  # rcl's own warnings (e.g. a damaged checkpoint)
-  if _PORTABLE_CPU.value:
+  if _portable():
     portable_cpu.request()  # before JAX starts a backend
+  elif (_PORTABLE_CPU.value is None and portable_cpu.applies() and not portable_cpu.accelerator_installed()
+        and not portable_cpu.active()):
+    print("note: the portable CPU mode is off (it would cost over 10% here), so this run's numbers may differ on "
+          "another CPU kind; --portable_cpu turns it on (BUILD.md, 'Reproducible on any x86-64 CPU')", flush=True)
   if _CPU_DEVICES.value:
     sharding.request_cpu_devices(_CPU_DEVICES.value)  # before JAX starts a backend
   command = shlex.join(["python", "-m", "experiments.run"] + sys.argv[1:])

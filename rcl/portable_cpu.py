@@ -36,7 +36,7 @@ def applies() -> bool:
   return platform.machine().lower() in ("x86_64", "amd64")
 
 
-def _accelerator_installed() -> bool:
+def accelerator_installed() -> bool:
   return any(importlib.util.find_spec(name) is not None for name in _ACCELERATOR_PLUGINS)
 
 
@@ -53,9 +53,19 @@ def request() -> int | None:
   for name, value in ENVIRONMENT.items():
     os.environ.setdefault(name, value)
   allowed = sorted(os.sched_getaffinity(0))
-  if len(allowed) > THREADS and not _accelerator_installed():
+  if len(allowed) > THREADS and not accelerator_installed():
     os.sched_setaffinity(0, allowed[:THREADS])
   return len(os.sched_getaffinity(0))
+
+
+def costs_little(cpu_devices: int) -> bool:
+  """Whether the mode is nearly free here, so that `experiments.run` takes it unless told: an x86-64 CPU without
+  an accelerator plugin, whose process may use exactly `THREADS` CPUs (pinning takes none away), running as
+  2 or more host devices (whose pool request_cpu_devices raises to `POOL` threads or more anyway). Measured
+  (BUILD.md, "Reproducible on any x86-64 CPU"): data parallel over 2 host devices on 2 cores, -5% to +5%;
+  one host device, 11-13% slower on an AVX-512 CPU; a machine with more CPUs would lose all but `THREADS`."""
+  return (applies() and not accelerator_installed() and len(os.sched_getaffinity(0)) == THREADS
+          and cpu_devices >= 2)
 
 
 def active() -> bool:

@@ -31,3 +31,19 @@ def test_the_golden_fit_gives_the_recorded_digests(real_data):
         "size (NPROC), change the sums; a new jax/jaxlib may change XLA's code (re-record with `python -m experiments.golden "
         "--record` and say so in BUILD.md); the same jax on another CPU means the portable CPU mode leaks "
         "(BUILD.md, 'Reproducible on any x86-64 CPU').")
+
+
+def test_the_portable_mode_is_the_default_only_where_it_costs_little(monkeypatch):
+  """experiments.run takes the mode unless told where it was measured nearly free (2 CPUs, data parallel over 2
+  or more host devices) and leaves it off where it would cost over 10%: one host device, or a machine whose
+  other CPUs the mode would take away."""
+  from rcl import portable_cpu  # noqa: PLC0415
+  monkeypatch.setattr(portable_cpu, "applies", lambda: True)
+  monkeypatch.setattr(portable_cpu, "accelerator_installed", lambda: False)
+  for cpus, devices, expected in [(2, 2, True), (2, 4, True), (2, 0, False), (2, 1, False), (16, 2, False),
+                                  (16, 16, False), (1, 2, False)]:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid, n=cpus: set(range(n)))
+    assert portable_cpu.costs_little(devices) is expected, (cpus, devices)
+  monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+  monkeypatch.setattr(portable_cpu, "accelerator_installed", lambda: True)
+  assert not portable_cpu.costs_little(2)
