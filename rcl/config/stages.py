@@ -79,6 +79,11 @@ class BoundaryConfig:
 @dataclasses.dataclass(frozen=True)
 class NoveltyConfig:
   """Calibration and novelty: the threshold rule of the 'unclassified' call and the score it thresholds."""
+  enabled: bool = dataclasses.field(
+      default=True, metadata=_help(
+          "Fit every model's temperature and novelty rule (calibration, decoys, the 'unclassified' threshold). "
+          "Without it a bundle exported from the run has neither, and classify calls no record unclassified.",
+          flag="trust"))
   keep: float = dataclasses.field(
       default=0.95, metadata=_help("Share of known-class validation records the novelty threshold keeps.",
                                    flag="keep", lower=0.01))

@@ -16,7 +16,7 @@ from rcl.experiment.progress import EpochLog, Log
 from rcl.models import monikers
 from rcl.results import ModelResult
 from rcl.train import checkpoint
-from rcl.train.state import TrainState
+from rcl.train.state import TrainState, apply_of
 from rcl.workdir import CHECKPOINTS, FEATURES, Workdir
 
 
@@ -35,7 +35,7 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
   result, record = training.train(config, moniker.name, model, data.splits["train"], data.splits["val"], fit_config,
                                  ident, checkpoint_dir=checkpoint_dir, on_epoch=on_epoch)
   draws = config.collab.draws if config.collab.specs and config.collab.train_features == "sampled" else 0
-  selected = jax.device_get(result.state).replace(apply_fn=model.apply)  # on the host, outside any device mesh
+  selected = jax.device_get(result.state).replace(apply_fn=apply_of(model))  # on the host, outside any device mesh
   feats = features.extract(selected, data, bucket_lengths=fit_config.bucket_lengths,
                            batch_size=fit_config.eval_batch_size, draws=draws,
                            train_batch_size=fit_config.batch_size, seed=config.seed_of("collab"),

@@ -86,7 +86,7 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
     features: moniker -> the component's features (`rcl.collab.features.extract`).
   """
   workdir = Workdir(config.workdir)
-  if not components:
+  if not components or not config.novelty.enabled:
     return {}
   batch, keep = config.eval_batch_size, config.novelty.keep
   known = {name: every_model(data.splits[name], components, collaborative, batch) for name in KNOWN}
