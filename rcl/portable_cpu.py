@@ -37,6 +37,7 @@ def applies() -> bool:
 
 
 def accelerator_installed() -> bool:
+  """Whether a JAX accelerator plugin (CUDA, ROCm, TPU) is installed: the run's numbers are then the device's."""
   return any(importlib.util.find_spec(name) is not None for name in _ACCELERATOR_PLUGINS)
 
 
