@@ -22,14 +22,22 @@ import sys
 _TUNABLE = "glibc.malloc.hugetlb"
 
 
+def ask(environ) -> bool:
+  """Adds the huge-page tunable to `environ` (os.environ, or the environment of processes to start), unless
+  it is there already; says whether it added it. Processes started with it do not restart themselves."""
+  tunables = environ.get("GLIBC_TUNABLES", "")
+  if _TUNABLE in tunables:
+    return False
+  environ["GLIBC_TUNABLES"] = ":".join(filter(None, [tunables, f"{_TUNABLE}=1"]))
+  return True
+
+
 def restart_with_huge_pages() -> None:
   """Replaces this process by the same command line (`sys.orig_argv`: interpreter options, script or
   module, arguments) with glibc's malloc asking for transparent huge pages, unless it already does (or the
   C library is not glibc); returns only in that case. Call it before threads start or files open."""
-  tunables = os.environ.get("GLIBC_TUNABLES", "")
-  if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or _TUNABLE in tunables:
+  if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or not ask(os.environ):
     return
-  os.environ["GLIBC_TUNABLES"] = ":".join(filter(None, [tunables, f"{_TUNABLE}=1"]))
   sys.stdout.flush()
   sys.stderr.flush()
   os.execv(sys.executable, sys.orig_argv)

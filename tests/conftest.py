@@ -17,6 +17,12 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 from rcl import portable_cpu  # noqa: E402
 
 portable_cpu.request()
+# The subprocesses tests start (entry points, `rcl`) begin with glibc's huge-page malloc already asked for, so
+# that each does not restart itself to ask (rcl/allocator.py; 4-5 s of imports each, over a hundred of them).
+# tests/test_cli.py tests the restart itself, without the tunable.
+from rcl import allocator  # noqa: E402
+
+allocator.ask(os.environ)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED_DATA = os.environ.get("RCL_DATA_DIR", os.path.join(REPO, "..", "shared", "data"))

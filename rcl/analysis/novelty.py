@@ -11,6 +11,9 @@ Scores (all from one forward pass; `Outputs` holds what they read):
   background   the log-odds of a background class learnt on the same features: a logistic regression of
                generated decoys (of the training split) against the training records (Hendrycks et al.
                2019's outlier exposure, as a head on the frozen features rather than a retrained network).
+
+scikit-learn (the background head's logistic regression, the AUROC) is imported where it is used: it takes
+about a second to import, and every entry point (`rcl`, `experiments.run`) imports this module at start.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 from rcl.analysis import calibration
 
@@ -113,6 +114,7 @@ def fit_background(known: np.ndarray, decoys: np.ndarray) -> np.ndarray:
   y = np.r_[np.zeros(len(known)), np.ones(len(decoys))]
   mean, std = x.mean(0), x.std(0)
   std = np.where(std > 1e-6, std, 1.0)
+  from sklearn.linear_model import LogisticRegression  # noqa: PLC0415  (imported on use: module docstring)
   model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000).fit((x - mean) / std, y)
   w = model.coef_[0] / std
   return np.r_[w, model.intercept_[0] - mean @ w].astype(np.float32)
@@ -172,6 +174,7 @@ def threshold(known: np.ndarray, keep: float) -> float:
 def auroc(known: np.ndarray, novel: np.ndarray) -> float:
   """Area under the ROC curve of telling novel (positive) from known records by the score."""
   y = np.r_[np.zeros(len(known)), np.ones(len(novel))]
+  from sklearn.metrics import roc_auc_score  # noqa: PLC0415  (imported on use: module docstring)
   return float(roc_auc_score(y, np.r_[known, novel]))
 
 
