@@ -259,3 +259,8 @@ def test_the_command_restarts_once_with_huge_pages_for_malloc(tmp_path):
   assert run("glibc.malloc.arena_max=2") == ("start\nstart\nglibc.malloc.arena_max=2:glibc.malloc.hugetlb=1 "
                                              "['x', 'y'] 1\n")
   assert run("glibc.malloc.hugetlb=0") == "start\nglibc.malloc.hugetlb=0 ['x', 'y'] 1\n"
+  # The environment of processes to start (tests/conftest.py asks for it so that they do not restart).
+  from rcl import allocator  # noqa: PLC0415
+  env = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}
+  assert allocator.ask(env) and env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+  assert not allocator.ask(env) and env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
