@@ -13,7 +13,7 @@ Scores (all from one forward pass; `Outputs` holds what they read):
                2019's outlier exposure, as a head on the frozen features rather than a retrained network).
 
 scikit-learn (the background head's logistic regression, the AUROC) is imported where it is used: it takes
-about a second to import, and every entry point (`rcl`, `experiments.run`) imports this module at start.
+about a second to import, and `experiments.run` imports this module at start, `rcl classify` with a bundle.
 """
 
 from __future__ import annotations
