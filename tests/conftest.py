@@ -1,5 +1,6 @@
 """Shared test helpers: small FASTA files made in the test, and the real data directory."""
 
+import contextlib
 import os
 import tempfile
 
@@ -47,3 +48,24 @@ def real_data() -> str:
   if not os.path.isdir(os.path.join(SHARED_DATA, "nrc")):
     pytest.skip(f"real data not found at {SHARED_DATA}")
   return SHARED_DATA
+
+
+@pytest.fixture
+def compilations():
+  """`with compilations() as seconds:` collects the duration of every XLA compilation inside the block."""
+  import jax  # noqa: PLC0415  (after the environment above is set)
+
+  @contextlib.contextmanager
+  def collect():
+    seconds = []
+
+    def listen(event, duration, **kwargs):
+      if event == "/jax/core/compile/backend_compile_duration":
+        seconds.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+      yield seconds
+    finally:
+      jax.monitoring.unregister_event_duration_listener(listen)
+  return collect

@@ -281,12 +281,11 @@ def test_variance_study_varies_one_seed_source_at_a_time(real_data, tmp_path):
   assert os.path.getsize(workdir / results["figure"]) > 1000
 
 
-def test_a_variance_trial_compiles_nothing_its_base_compiled(real_data, tmp_path):
+def test_a_variance_trial_compiles_nothing_its_base_compiled(real_data, tmp_path, compilations):
   """A trial of a variance study (another init seed, in the same process) reuses every compiled function of the
   run before it: training, feature extraction, the collaborative MLP, calibration and novelty. (The selected
   state once carried the new module's own `apply`, so every trial recompiled the RNN's prediction for each
   length bucket.)"""
-  import jax  # noqa: PLC0415
   from rcl.config import AnalysisConfig, CollabConfig, DataConfig, ExperimentConfig, FitConfig  # noqa: PLC0415
   from rcl.config.seeds import Seeds  # noqa: PLC0415
   from rcl.experiment.pipeline import run_experiment  # noqa: PLC0415
@@ -300,17 +299,8 @@ def test_a_variance_trial_compiles_nothing_its_base_compiled(real_data, tmp_path
       collab=CollabConfig(specs=("LD(A)+LD(E)",), fit=FitConfig(epochs=1, batch_size=16)),
       analysis=AnalysisConfig(cca_trials=0))
   base = run_experiment(config)
-  compiled = []
-
-  def listen(event, seconds, **kwargs):
-    if event == "/jax/core/compile/backend_compile_duration":
-      compiled.append(seconds)
-
-  jax.monitoring.register_event_duration_secs_listener(listen)
-  try:
+  with compilations() as compiled:
     trial = run_experiment(dataclasses.replace(config, workdir=str(tmp_path / "init_1"), seeds=Seeds(init_seed=1)))
-  finally:
-    jax.monitoring.unregister_event_duration_listener(listen)
   assert len(compiled) == 0, f"{len(compiled)} compilations ({sum(compiled):.1f} s) in the trial"
   assert trial.models["A"].accuracy("val") != base.models["A"].accuracy("val") or (
       trial.models["E"].accuracy("val") != base.models["E"].accuracy("val"))  # really another model

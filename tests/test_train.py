@@ -281,24 +281,15 @@ def test_bucketed_training_compiles_once_per_bucket(monkeypatch):
   assert len(result.history["val_loss"]) == 3
 
 
-def test_a_second_run_of_an_equal_model_compiles_nothing():
+def test_a_second_run_of_an_equal_model_compiles_nothing(compilations):
   """Equal modules share their apply, init and optimiser, so a repeated run (a variance study's trial, a
   population's next member) reuses every compiled step, and still trains from its own seed."""
-  compiled = []
-
-  def listen(event, seconds, **kwargs):
-    if event == "/jax/core/compile/backend_compile_duration":
-      compiled.append(seconds)
-
   train, val = synthetic(96, 17), synthetic(48, 18)
   cfg = FitConfig(epochs=2, batch_size=32, bucket_lengths=(40, 64), seed=3)
   first = fit(small_rnn(), train, val, cfg)
-  jax.monitoring.register_event_duration_secs_listener(listen)
-  try:
+  with compilations() as compiled:
     again = fit(small_rnn(), train, val, cfg)
     other = fit(small_rnn(), train, val, dataclasses.replace(cfg, seed=4))
-  finally:
-    jax.monitoring.unregister_event_duration_listener(listen)
   assert compiled == []
   for a, b in zip(jax.tree.leaves(first.state.params), jax.tree.leaves(again.state.params)):
     np.testing.assert_array_equal(a, b)
