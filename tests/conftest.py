@@ -1,4 +1,4 @@
-"""Shared test helpers: small FASTA files made in the test, and the real data directory."""
+"""Shared test helpers: small FASTA files made in the test, the real data directory, XLA compilations counted."""
 
 import contextlib
 import os
