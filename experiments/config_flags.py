@@ -4,7 +4,9 @@ One flag per leaf field: named by the field (with the prefix its enclosing field
 metadata 'flag' ('flag': None: no flag, the default stands); help, 'choices' and 'lower' bound from its
 metadata, or from its enclosing field's metadata 'fields' (field name -> metadata) for a dataclass defined
 without flag metadata (`rcl.config.fields`); default from the dataclass. Fields that name the same flag
-share it (they must share their default too). Lists are comma-separated.
+share it (they must share their default too); a shared field whose metadata says 'override' also gets a
+flag of its own, named as an unshared field would be (--rnn_augment_flanks beside --augment_flanks), which
+when given wins for that configuration alone. Lists are comma-separated.
 """
 
 from __future__ import annotations
@@ -30,6 +32,18 @@ def _leaves(instance, prefix: str = "", described: dict | None = None):
       yield from _leaves(value, prefix + meta.get("prefix", field.name + "_"), meta.get("fields"))
     elif meta.get("flag", prefix + field.name) is not None:
       yield meta.get("flag", prefix + field.name), meta, hints[field.name], value
+      if meta.get("override"):
+        own = {k: v for k, v in meta.items() if k not in ("flag", "override", "help")}
+        own["help"] = f"--{meta['flag']} for the {prefix.rstrip('_')} models alone (unset: that flag's value)."
+        yield _own_flag(prefix, field.name, meta), own, hints[field.name], None
+
+
+def _own_flag(prefix: str, name: str, meta: dict) -> str:
+  """The flag of a shared field's per-configuration override ('override' metadata)."""
+  own = prefix + name
+  if own == meta["flag"]:
+    raise ValueError(f"--{own}: an overridable shared flag needs a prefix for its own flags")
+  return own
 
 
 def _item_type(kind):
@@ -102,6 +116,8 @@ def _build(instance, prefix: str, values, described: dict | None):
     if name is None:
       out[field.name] = value
       continue
+    if meta.get("override") and values[_own_flag(prefix, field.name, meta)].value is not None:
+      name = _own_flag(prefix, field.name, meta)
     raw, kind = values[name].value, hints[field.name]
     if _is_sequence(kind):
       raw = tuple(_item_type(kind)(v) for v in raw)

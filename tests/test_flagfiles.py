@@ -66,3 +66,17 @@ def test_variance_profile_varies_every_source(monkeypatch):
   values = _parse("test13_variance_small.flags", monkeypatch)
   assert list(values.vary) == list(SOURCES) and values.trials == 4 and values.seed == 0
   assert values.cca_trials == 0 and list(values.boundary_noise) == []  # the study measures training only
+
+
+def test_one_family_overrides_a_shared_flag(monkeypatch):
+  from experiments import config_flags  # noqa: PLC0415
+  from rcl.config import ExperimentConfig  # noqa: PLC0415
+  values = _parse("test13_robust_small.flags", monkeypatch)
+  config = config_flags.build(ExperimentConfig(), values)
+  assert config.cnn.augment_flanks == config.rnn.augment_flanks == 0.75  # the shared flag sets both
+  values(["run", "--rnn_augment_flanks=0.25"])
+  config = config_flags.build(ExperimentConfig(), values)
+  assert (config.cnn.augment_flanks, config.rnn.augment_flanks, config.collab.fit.augment_flanks) == (0.75, 0.25, 0.0)
+  values(["run", "--cnn_augment_flanks=0", "--augment_flanks=0.5"])
+  config = config_flags.build(ExperimentConfig(), values)
+  assert (config.cnn.augment_flanks, config.rnn.augment_flanks) == (0.0, 0.25)

@@ -4,7 +4,8 @@ The training settings (`rcl.train.fit_config.FitConfig`) and the architecture hy
 (`rcl.models.monikers.Hyper`) are defined in their own layers without it; their flags are described here, in
 the configuration that holds them (a field's metadata 'fields'). The configuration holds one FitConfig per
 family (CNN, RNN, collaborative MLP); the settings they share are one flag each (--batch_size sets every
-family's), those of one family carry its prefix (--cnn_epochs, --rnn_clip_norm, --collab_epochs).
+family's), those of one family carry its prefix (--cnn_epochs, --rnn_clip_norm, --collab_epochs), and a
+shared one marked 'override' can also be set for one family (--rnn_augment_flanks beside --augment_flanks).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _SHARED = {
     "checkpoint_every": field_help("Epochs between resumable checkpoints.", lower=1),
     "selection": field_help("Model selection rule.", choices=SELECTION_RULES),
     "augment_flanks": field_help("Share of training records given fresh random flanks every epoch (boundary-noise "
-                                 "augmentation; 0: none, the paper).", lower=0.0),
+                                 "augmentation; 0: none, the paper).", lower=0.0, override=True),
     "augment_flank_max": field_help("Largest training flank level, % of the record's length (each flanked record "
                                     "draws its level uniformly below it).", lower=0.0),
     "augment_flank_kind": field_help("Training flanks: the record's dinucleotides, uniform nucleotides, or either "

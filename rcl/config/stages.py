@@ -38,7 +38,8 @@ class CollabConfig:
           lower=0.0))
   flank_copies: int = dataclasses.field(
       default=0, metadata=_help(
-          "Flanked copies of the training split (drawn as the components' training flanks, --augment_flanks) "
+          "Flanked copies of the training split (drawn as the training flanks of the family with the larger "
+          "--augment_flanks share) "
           "whose component features the MLPs also learn from, beside the clean ones (0: none).", lower=0))
 
   def __post_init__(self):

@@ -51,12 +51,13 @@ def train_component(config: ExperimentConfig, data: DataSet, moniker: monikers.M
 
 def _flanked_copies(config: ExperimentConfig, data: DataSet, moniker: monikers.Moniker) -> list:
   """The flanked copies of the training split whose features the collaborative MLPs also learn from
-  (`--collab_flank_copies`; the same copies for every component)."""
+  (`--collab_flank_copies`; the same copies for every component, flanked as the family with the larger
+  flanked share trains)."""
   copies = config.collab.flank_copies if config.collab.specs else 0
   if copies and moniker.input_kind != "seq":
     raise ValueError(f"--collab_flank_copies: component {moniker.name} reads structure, which flanks would change; "
                      "use sequence-only components")
-  augmentation = next((f.augmentation() for f in (config.cnn, config.rnn) if f.augment_flanks), None)
+  augmentation = max((config.cnn, config.rnn), key=lambda f: f.augment_flanks).augmentation()
   augmented = flanks.Flanked(data.splits["train"], augmentation, config.seed_of("collab")) if copies else None
   return [augmented.copy(k) for k in range(copies)]
 
