@@ -2,7 +2,8 @@
 workdir (`rcl.experiment.export`), loaded anywhere without it, and applied to new sequences.
 
 A bundle directory holds bundle.json (format version, classes, max_len, every network's configuration and
-buckets, the collaborative model's spec, the calibration temperature and novelty rule, provenance),
+buckets, the collaborative model's spec, the calibration (temperature, top-label bins) and novelty rule,
+provenance),
 networks/<name>.msgpack (parameters and BatchNorm / running statistics, `flax.serialization`; never pickle),
 standardisation.npz for a collaborative model (the training features' mean and std), novelty.npz (what the
 novelty score compares with), seen.npz (digests of the training and validation sequences; all .npz loaded
@@ -33,7 +34,8 @@ from rcl.train.predict import predict
 from rcl.train.state import TrainState, create_state
 from rcl.workdir import NOVELTY, SEEN
 
-FORMAT = 3  # 2: CNNs may have a pooled head (hyper.cnn_head) and length buckets; 3: calibration, novelty, seen
+FORMAT = 4  # 2: CNNs may have a pooled head (hyper.cnn_head) and length buckets; 3: calibration, novelty, seen;
+# 4: the calibration may carry top-label bins (older rcl would print tempered probabilities without them)
 BUNDLE_FILE, MANIFEST_FILE, STANDARDISATION_FILE = "bundle.json", "manifest.json", "standardisation.npz"
 COLLAB_NETWORK, NETWORKS = "collaborative", "networks"  # networks/<name>.msgpack; the MLP's name
 SHAPES = ("fast", "training", "padded")  # the input shapes a bundle's networks may read (`Bundle.buckets`)
@@ -69,9 +71,14 @@ class Bundle:
   seen: np.ndarray | None = None  # uint64 digests of the training and validation sequences (`rcl.data.seen`)
 
   @property
+  def calibrator(self) -> calibration.Calibrator:
+    """The calibration fitted on validation (temperature 1, no bins, for a bundle without one)."""
+    return calibration.Calibrator.from_dict(self.meta.get("calibration", {}))
+
+  @property
   def temperature(self) -> float:
     """The calibration temperature fitted on validation (1.0 for a bundle without one)."""
-    return self.meta.get("calibration", {}).get("temperature", 1.0)
+    return self.calibrator.temperature
 
   @property
   def novelty_rule(self) -> tuple[str, float] | None:
@@ -130,8 +137,9 @@ class Bundle:
         self.meta["eval_batch_size"]))
 
   def calibrated(self, outputs: novelty.Outputs) -> tuple[np.ndarray, np.ndarray | None]:
-    """(float32[n, classes] probabilities at the bundle's temperature, float32[n] novelty scores or None)."""
-    probs = calibration.softmax(outputs.logits, self.temperature).astype(np.float32)
+    """(float32[n, classes] calibrated probabilities (the bundle's temperature, and top-label bins where it has
+    them), float32[n] novelty scores or None)."""
+    probs = self.calibrator.probabilities(outputs.logits).astype(np.float32)
     rule = self.novelty_rule
     scores = None if rule is None else novelty.score(rule[0], outputs, self.temperature, self.reference)
     return probs, scores

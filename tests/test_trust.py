@@ -33,6 +33,69 @@ def test_temperature_is_the_brute_force_nll_minimum():
   assert after["ece"] < before["ece"] and after["brier"] < before["brier"]
 
 
+def _stepped(n, seed):
+  """Logits whose top class is right far less often than temperature scaling can express: 97% of the time
+  above a raw confidence of 0.85, 35% below it (the other classes at random)."""
+  rng = np.random.default_rng(seed)
+  logits = rng.normal(size=(n, 6)) * 2.5
+  probs = calibration.softmax(logits)
+  right = rng.random(n) < np.where(probs.max(-1) > 0.85, 0.97, 0.35)
+  wrong = (probs.argmax(-1) + rng.integers(1, 6, n)) % 6
+  return logits, np.where(right, probs.argmax(-1), wrong)
+
+
+def test_top_label_bins_are_chosen_where_a_temperature_cannot_calibrate():
+  logits, labels = _stepped(1500, seed=1)
+  fitted = calibration.fit(logits, labels)
+  assert fitted.edges is not None and fitted.method == "temperature + top-label binning"
+  assert list(fitted.values) == sorted(fitted.values) and len(fitted.values) == len(fitted.edges) + 1
+  fresh, fresh_labels = _stepped(3000, seed=2)
+  plain = calibration.Calibrator(fitted.temperature)
+  binned, tempered = calibration.measures(fresh, fresh_labels, fitted), calibration.measures(fresh, fresh_labels, plain)
+  assert binned["ece"] < 0.6 * tempered["ece"]
+  probs = fitted.probabilities(fresh)
+  np.testing.assert_allclose(probs.sum(-1), 1.0)
+  assert (probs.argmax(-1) == fresh.argmax(-1)).all()  # binning never changes the call
+  assert calibration.Calibrator.from_dict(fitted.to_dict()) == fitted
+
+
+def test_a_temperature_alone_is_kept_where_it_calibrates():
+  rng = np.random.default_rng(3)
+  logits = rng.normal(size=(3000, 6)) * 4
+  probs = calibration.softmax(logits, 2.0)  # the truth is these logits at temperature 2
+  labels = (rng.random((3000, 1)) > np.cumsum(probs, -1)).sum(-1)
+  fitted = calibration.fit(logits, labels)
+  assert fitted.edges is None and fitted.temperature == pytest.approx(2.0, rel=0.15)
+
+
+def test_debiased_error_is_near_zero_when_calibrated_and_the_floor_matches_it():
+  rng = np.random.default_rng(5)
+  probs = calibration.softmax(rng.normal(size=(900, 13)) * 3)
+  calls = probs.argmax(-1)
+  labels = np.where(rng.random(900) < probs.max(-1), calls, (calls + 1) % 13)  # calibrated by construction
+  assert abs(calibration.debiased_calibration_error(probs, labels)) < 3e-3  # sampling noise left: ~1e-3
+  assert calibration.ece(probs, labels) > 0.01  # the plug-in ECE is not: noise alone
+  mean, high = calibration.ece_floor(probs, draws=300)
+  assert 0.01 < mean < high < 0.06
+  overconfident = np.where(rng.random(900) < probs.max(-1) - 0.15, calls, (calls + 1) % 13)
+  assert calibration.debiased_calibration_error(probs, overconfident) > 0.01  # (a top class right 15 points less often)
+
+
+def test_top_bins_on_hand_worked_values():
+  probs = np.array([[0.5, 0.3, 0.2], [0.6, 0.3, 0.1], [0.9, 0.05, 0.05], [0.95, 0.04, 0.01]])
+  edges, values = calibration.fit_top_bins(probs, np.array([1, 0, 0, 0]), bins=2)
+  assert edges == (0.75,) and values == (0.5, 1.0)  # two equal-mass bins: 1 of 2 right, 2 of 2 right
+  edges, values = calibration.fit_top_bins(probs, np.array([0, 0, 1, 0]), bins=2)
+  assert values == (0.75, 0.75)  # 2 of 2 then 1 of 2: pooled to be non-decreasing
+  cal = calibration.Calibrator(1.0, (0.75,), (0.4, 0.9))
+  out = cal.probabilities(np.log(probs))
+  np.testing.assert_allclose(out[2], [0.9, 0.05, 0.05])
+  np.testing.assert_allclose(out[0], [0.4, 0.36, 0.24])  # the others share 0.6 as 0.3 : 0.2
+  # 0.4 would put [0.6, 0.3, 0.1]'s runner-up on top (0.45): the top is raised to 0.3 / 0.7 and stays first
+  np.testing.assert_allclose(out[1], [3 / 7, 3 / 7, 1 / 7], atol=1e-5)
+  assert out[1].argmax() == 0 and out[1, 0] > out[1, 1]
+
+
 def test_ece_and_brier_on_hand_worked_values():
   probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
   labels = np.array([0, 1, 0, 0])
@@ -180,7 +243,8 @@ def test_tiny_run_calibrates_scores_novelty_and_exports_it(real_data, tmp_path):
   results = run_experiment(config).studies
   for name in ("A", "E", "Ensemble(A+E)", "LD(A)+LD(E)"):
     cal = results["calibration"]["models"][name]
-    assert cal["val"]["after"]["nll"] <= cal["val"]["before"]["nll"] + 1e-9  # T minimises validation NLL
+    if "top_bins" not in cal:  # T alone minimises the validation NLL
+      assert cal["val"]["after"]["nll"] <= cal["val"]["before"]["nll"] + 1e-9
     nov = results["novelty"]["models"][name]
     assert nov["chosen"] == min(novelty.SCORES, key=lambda s: (nov["scores"][s]["val_mean_false_acceptance"],
                                                                -nov["scores"][s]["val_mean_auroc"]))
@@ -201,10 +265,13 @@ def test_tiny_run_calibrates_scores_novelty_and_exports_it(real_data, tmp_path):
   assert meta["novelty"]["threshold"] == nov["scores"][nov["chosen"]]["threshold"]
   loaded = bundle.load(str(out))
   assert loaded.temperature == cal["temperature"] and loaded.seen is not None
+  assert loaded.calibrator == calibration.Calibrator.from_dict(cal)
   # the bundle's scores on the validation split put exactly the share --keep at or under its threshold
   from rcl.data.dataset import load_dataset
   data = load_dataset(config.data.files, seed=0, max_len=256, holdout=0.2)
-  probs, scores = loaded.calibrated(loaded.outputs(data.splits["val"]))
+  outputs = loaded.outputs(data.splits["val"])
+  probs, scores = loaded.calibrated(outputs)
+  np.testing.assert_allclose(probs, loaded.calibrator.probabilities(outputs.logits), rtol=1e-5, atol=1e-7)
   assert novelty.accepted(scores, loaded.novelty_rule[1]) == pytest.approx(
       np.ceil(0.95 * len(scores)) / len(scores), abs=1.5 / len(scores))
   np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)

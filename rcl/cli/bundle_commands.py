@@ -25,4 +25,5 @@ def models(args) -> None:
     print(json.dumps({"bundle": directory, "model": meta["model"], "classes": meta["classes"],
                       "class_names": meta.get("class_names"), "max_len": meta["max_len"],
                       "temperature": meta.get("calibration", {}).get("temperature"),
+                      "calibration": meta.get("calibration", {}).get("method"),
                       "novelty": meta.get("novelty"), "provenance": meta["provenance"]}, indent=1))

@@ -1,9 +1,9 @@
 """The calibration and novelty stage: for every model of the run (components, plain ensembles, collaborative
-MLPs), a temperature fitted on validation, its effect on NLL, Brier score and ECE, and the novelty scores
+MLPs), a temperature fitted on validation (and top-label bins where validation prefers them), its effect on NLL, Brier score and ECE, and the novelty scores
 (`rcl.analysis.novelty`) on decoys and, with --holdout_families, on records of families no model learnt. The
 background score learns from decoys of the training split, drawn apart from the evaluated ones.
 
-Everything chosen here (temperature, score, threshold) is chosen on validation sets: the validation split,
+Everything chosen here (temperature, bins, score, threshold) is chosen on validation sets: the validation split,
 decoys made from it, and the first half of the held-out families. The test split, its decoys and the other
 half are reported only.
 """
@@ -100,13 +100,16 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
   cal_models, nov_models, reliability, curves = {}, {}, {}, {}
   for model in known["val"]:
     val, test = known["val"][model], known["test"][model]
-    temperature = calibration.fit_temperature(val.logits, labels["val"])
-    cal_models[model] = {"temperature": temperature, **{
+    calibrator = calibration.fit(val.logits, labels["val"], seed=config.seed)
+    temperature = calibrator.temperature  # what the novelty scores read (binning keeps the top class's rank)
+    cal_models[model] = {**calibrator.to_dict(), **{
         name: {"before": calibration.measures(known[name][model].logits, labels[name]),
-               "after": calibration.measures(known[name][model].logits, labels[name], temperature)}
+               "after": calibration.measures(known[name][model].logits, labels[name], calibrator)}
         for name in KNOWN}}
-    reliability[model] = {when: calibration.reliability(calibration.softmax(test.logits, t), labels["test"])
-                          for when, t in (("before", 1.0), ("after", temperature))}
+    floor = calibration.ece_floor(calibrator.probabilities(test.logits), seed=config.seed)
+    cal_models[model]["test"]["calibrated_ece"] = {"mean": floor[0], "p95": floor[1]}
+    reliability[model] = {when: calibration.reliability(cal.probabilities(test.logits), labels["test"])
+                          for when, cal in (("before", calibration.Calibrator(1.0)), ("after", calibrator))}
     chosen_score = config.novelty.score
     reference = novelty.fit_reference(training_features(model, features, collaborative),
                                       data.splits["train"].labels, len(data.classes),
@@ -125,7 +128,7 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
     os.makedirs(workdir.model(model), exist_ok=True)
     write_npz(workdir.model_file(model, NOVELTY), reference.arrays())
     chosen = per_score[chosen_score]
-    log(f"[trust] {model}: T {temperature:.3f}, test ECE {cal_models[model]['test']['before']['ece']:.4f} -> "
+    log(f"[trust] {model}: T {temperature:.3f}{' and top-label bins' if calibrator.edges else ''}, test ECE {cal_models[model]['test']['before']['ece']:.4f} -> "
         f"{cal_models[model]['test']['after']['ece']:.4f}; novelty by {chosen_score}: test known called "
         f"{chosen['test_known_called']:.3f}, " +
         ", ".join(f"{kind} AUROC {r['auroc']:.3f} FAR {r['false_acceptance']:.3f}" for kind, r in chosen["test"].items()))

@@ -161,7 +161,7 @@ def boundary_noise(path: str, levels: Sequence[float], curves: dict[str, dict[st
 
 def reliability(path: str, models: dict[str, dict[str, dict[str, list]]]) -> None:
   """Reliability diagrams, a panel per model: accuracy against mean confidence per confidence bin, before
-  and after temperature scaling (`models`: name -> {'before'|'after': `calibration.reliability` table})."""
+  and after calibration (`models`: name -> {'before'|'after': `calibration.reliability` table})."""
   plt = _pyplot()
   fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.3), squeeze=False)
   for ax, (name, tables) in zip(axes[0], models.items()):
@@ -169,7 +169,7 @@ def reliability(path: str, models: dict[str, dict[str, dict[str, list]]]) -> Non
     for when, marker in (("before", "s"), ("after", "o")):
       table = tables[when]
       points = [(c, a) for c, a in zip(table["confidence"], table["accuracy"]) if c is not None]
-      ax.plot(*zip(*points), marker=marker, ms=3, lw=1, label=f"{when} scaling")
+      ax.plot(*zip(*points), marker=marker, ms=3, lw=1, label=f"{when} calibration")
     ax.set_title(name, fontsize=9)
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
