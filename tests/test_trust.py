@@ -84,9 +84,10 @@ def test_debiased_error_is_near_zero_when_calibrated_and_the_floor_matches_it():
 def test_top_bins_on_hand_worked_values():
   probs = np.array([[0.5, 0.3, 0.2], [0.6, 0.3, 0.1], [0.9, 0.05, 0.05], [0.95, 0.04, 0.01]])
   edges, values = calibration.fit_top_bins(probs, np.array([1, 0, 0, 0]), bins=2)
-  assert edges == (0.75,) and values == (0.5, 1.0)  # two equal-mass bins: 1 of 2 right, 2 of 2 right
+  # two equal-mass bins: 1 of 2 right, 2 of 2 right; (right + 1/2) / (records + 1)
+  assert edges == (0.75,) and values == pytest.approx((0.5, 2.5 / 3))
   edges, values = calibration.fit_top_bins(probs, np.array([0, 0, 1, 0]), bins=2)
-  assert values == (0.75, 0.75)  # 2 of 2 then 1 of 2: pooled to be non-decreasing
+  assert values == pytest.approx((2 / 3, 2 / 3))  # 2.5 / 3 then 1.5 / 3: pooled to be non-decreasing
   cal = calibration.Calibrator(1.0, (0.75,), (0.4, 0.9))
   out = cal.probabilities(np.log(probs))
   np.testing.assert_allclose(out[2], [0.9, 0.05, 0.05])
