@@ -4,8 +4,9 @@ reliability diagram's bins. Logits are float[n, classes], labels int[n].
 
 A `Calibrator` is what a model carries: its temperature and, where validation prefers it (`fit`), equal-mass
 bins of the tempered top-class probability, each mapped to the share of validation records whose top class
-was right in that bin (a Jeffreys posterior mean, made non-decreasing). Binning sets the top class's probability only; the other
-classes share the rest in their tempered proportions, and the top class stays on top.
+was right in that bin (a Jeffreys posterior mean, made non-decreasing). Binning sets the top class's
+probability only; the other classes share the rest in their tempered proportions, and the top class stays
+on top.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import math
 import numpy as np
 
 BINS = 15  # equal-width confidence bins of ECE and of the reliability diagram
+TOP_BINS = 10  # equal-mass bins of top-label binning
+_FLOOR = 1e-6  # the least top-class probability binning gives, and the floor of a binned NLL
+_CV_REPEATS = 5  # random halvings of the validation split that choose between the two methods
 _LOG_T_RANGE = (math.log(0.02), math.log(50.0))
 
 
@@ -97,10 +101,6 @@ def measures(logits: np.ndarray, labels: np.ndarray, calibrator: "float | Calibr
     loss = float(-np.log(np.maximum(probs[np.arange(len(labels)), labels], _FLOOR)).mean())
   return {"nll": loss, "brier": brier(probs, labels), "ece": ece(probs, labels)}
 
-
-TOP_BINS = 10  # equal-mass bins of top-label binning
-_FLOOR = 1e-6  # the least probability binning gives, so that the NLL stays finite
-_CV_REPEATS = 5  # random halvings of the validation split that choose between the two methods
 
 
 @dataclasses.dataclass(frozen=True)
