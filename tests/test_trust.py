@@ -68,17 +68,15 @@ def test_a_temperature_alone_is_kept_where_it_calibrates():
   assert fitted.edges is None and fitted.temperature == pytest.approx(2.0, rel=0.15)
 
 
-def test_debiased_error_is_near_zero_when_calibrated_and_the_floor_matches_it():
+def test_ece_floor_is_what_a_calibrated_model_measures():
   rng = np.random.default_rng(5)
   probs = calibration.softmax(rng.normal(size=(900, 13)) * 3)
   calls = probs.argmax(-1)
-  labels = np.where(rng.random(900) < probs.max(-1), calls, (calls + 1) % 13)  # calibrated by construction
-  assert abs(calibration.debiased_calibration_error(probs, labels)) < 3e-3  # sampling noise left: ~1e-3
-  assert calibration.ece(probs, labels) > 0.01  # the plug-in ECE is not: noise alone
+  measured = [calibration.ece(probs, np.where(rng.random(900) < probs.max(-1), calls, (calls + 1) % 13))
+              for _ in range(200)]  # calibrated by construction
   mean, high = calibration.ece_floor(probs, draws=300)
-  assert 0.01 < mean < high < 0.06
-  overconfident = np.where(rng.random(900) < probs.max(-1) - 0.15, calls, (calls + 1) % 13)
-  assert calibration.debiased_calibration_error(probs, overconfident) > 0.01  # (a top class right 15 points less often)
+  assert 0.01 < mean < high < 0.06  # noise alone keeps the ECE of 900 records well above 0
+  assert mean == pytest.approx(np.mean(measured), rel=0.1) and high == pytest.approx(np.quantile(measured, 0.95), rel=0.15)
 
 
 def test_top_bins_on_hand_worked_values():

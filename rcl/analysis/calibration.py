@@ -179,23 +179,6 @@ def _nondecreasing(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
   return np.concatenate([np.full(n, m) for m, _, n in blocks])
 
 
-def debiased_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = BINS) -> float:
-  """The squared top-label calibration error with the sampling noise of each bin's accuracy taken out (Kumar
-  et al. 2019): over equal-mass bins of top-class probability (ties share a bin), the record-weighted
-  (accuracy - confidence)^2 - accuracy (1 - accuracy) / (count - 1). Near 0 (and possibly below) for a
-  calibrated model whatever the number of records, where the plug-in ECE stays above 0 by noise alone."""
-  top, right = probs.max(-1), (probs.argmax(-1) == labels).astype(np.float64)
-  which = np.searchsorted(np.unique(np.quantile(top, np.linspace(0.0, 1.0, bins + 1)[1:-1])), top, side="right")
-  total = 0.0
-  for b in np.unique(which):
-    inside = which == b
-    n = int(inside.sum())
-    if n > 1:
-      accuracy = right[inside].mean()
-      total += n * ((accuracy - top[inside].mean()) ** 2 - accuracy * (1.0 - accuracy) / (n - 1))
-  return total / len(top)
-
-
 def ece_floor(probs: np.ndarray, draws: int = 1000, seed: int = 0) -> tuple[float, float]:
   """(mean, 95th percentile) of the ECE a perfectly calibrated model with these top-class probabilities would
   measure on this many records: each draw marks every top class right with its own probability."""
@@ -209,9 +192,10 @@ def ece_floor(probs: np.ndarray, draws: int = 1000, seed: int = 0) -> tuple[floa
 
 def fit(logits: np.ndarray, labels: np.ndarray, seed: int = 0) -> Calibrator:
   """A model's `Calibrator` from its validation logits: the NLL temperature (`fit_temperature`), then top-label
-  binning where it lowers the held-out calibration error (`debiased_calibration_error`, not the plug-in
-  ECE, which favours coarse outputs) of halves of these records (`_CV_REPEATS` random halvings, each half
-  fitted on the other, seeded by `seed`)."""
+  binning where it lowers the Brier score of held-out halves of these records (`_CV_REPEATS` random
+  halvings, each half fitted on the other, seeded by `seed`). A proper score, not the ECE: binning always
+  lowers a measured ECE (coarse outputs have less room for noise), but it is kept only where its gain in
+  calibration outweighs the sharpness it gives up."""
   temperature = fit_temperature(logits, labels)
   held_out = {False: [], True: []}
   for repeat in range(_CV_REPEATS):
@@ -221,7 +205,7 @@ def fit(logits: np.ndarray, labels: np.ndarray, seed: int = 0) -> Calibrator:
       plain = Calibrator(fit_temperature(logits[fit_on], labels[fit_on]))
       binned = Calibrator(plain.temperature, *fit_top_bins(plain.probabilities(logits[fit_on]), labels[fit_on]))
       for with_bins, cal in ((False, plain), (True, binned)):
-        held_out[with_bins].append(debiased_calibration_error(cal.probabilities(logits[judge]), labels[judge]))
+        held_out[with_bins].append(brier(cal.probabilities(logits[judge]), labels[judge]))
   plain = Calibrator(temperature)
   if np.mean(held_out[True]) >= np.mean(held_out[False]):
     return plain

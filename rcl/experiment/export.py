@@ -134,7 +134,7 @@ def _trust(workdir: str, studies: dict, spec: str, out: str, meta: dict) -> None
     cal = studies["calibration"]["models"][spec]
     calibrator = calibration.Calibrator.from_dict(cal)
     meta["calibration"] = {**calibrator.to_dict(), "fitted_on": "validation split (temperature: NLL; top-label "
-                           "bins, where held-out halves of it had a lower debiased calibration error with them: "
+                           "bins, where held-out halves of it had a lower Brier score with them: "
                            "their accuracy)",
                            "val": cal["val"], "test": cal["test"]}
     nov = studies["novelty"]["models"][spec]

@@ -14,9 +14,9 @@ def calibration_section(cal: dict) -> list[str]:
   test ECE's noise floor."""
   lines = ["## Calibration: temperature scaling, then top-label binning", "",
            f"One temperature per model, fitted on the validation split by NLL (golden-section search on log T); "
-           f"then, where held-out halves of the validation split had a lower calibration error with them (squared, "
-           f"with each bin's sampling noise taken out, Kumar et al. 2019), {TOP_BINS} equal-mass "
-           "bins of the tempered top-class probability, each set to its validation accuracy (non-decreasing). "
+           f"then, where held-out halves of the validation split had a lower Brier score with them, {TOP_BINS} "
+           "equal-mass bins of the tempered top-class probability, each set to its validation accuracy "
+           "(non-decreasing). "
            f"ECE over {cal['bins']} equal-width confidence bins; 'calibrated' is the test ECE a perfectly calibrated "
            "model with the same top-class probabilities would measure on this many records (mean and 95th "
            "percentile of draws where each call is right with its probability): the estimator's noise floor. "
