@@ -128,8 +128,9 @@ def export(workdir: str, spec: str, out: str, class_names: str | None = None) ->
 
 
 def _trust(workdir: str, studies: dict, spec: str, out: str, meta: dict) -> None:
-  """Adds the model's calibration (temperature, top-label bins) and novelty rule (score, threshold, the statistics it reads) and the digests
-  of its training and validation sequences to the bundle, where the run measured them."""
+  """Adds the model's calibration (temperature, top-label bins) and novelty rule (score, threshold, the
+  statistics it reads) and the digests of its training and validation sequences to the bundle, where the run
+  measured them."""
   if spec in studies.get("calibration", {}).get("models", {}):
     cal = studies["calibration"]["models"][spec]
     calibrator = calibration.Calibrator.from_dict(cal)

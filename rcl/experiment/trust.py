@@ -1,7 +1,8 @@
 """The calibration and novelty stage: for every model of the run (components, plain ensembles, collaborative
-MLPs), a temperature fitted on validation (and top-label bins where validation prefers them), its effect on NLL, Brier score and ECE, and the novelty scores
-(`rcl.analysis.novelty`) on decoys and, with --holdout_families, on records of families no model learnt. The
-background score learns from decoys of the training split, drawn apart from the evaluated ones.
+MLPs), a temperature fitted on validation (and top-label bins where validation prefers them), its effect
+on NLL, Brier score and ECE, and the novelty scores (`rcl.analysis.novelty`) on decoys and, with
+--holdout_families, on records of families no model learnt. The background score learns from decoys of the
+training split, drawn apart from the evaluated ones.
 
 Everything chosen here (temperature, bins, score, threshold) is chosen on validation sets: the validation split,
 decoys made from it, and the first half of the held-out families. The test split, its decoys and the other
@@ -128,7 +129,8 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
     os.makedirs(workdir.model(model), exist_ok=True)
     write_npz(workdir.model_file(model, NOVELTY), reference.arrays())
     chosen = per_score[chosen_score]
-    log(f"[trust] {model}: T {temperature:.3f}{' and top-label bins' if calibrator.edges else ''}, test ECE {cal_models[model]['test']['before']['ece']:.4f} -> "
+    binned = " and top-label bins" if calibrator.edges else ""
+    log(f"[trust] {model}: T {temperature:.3f}{binned}, test ECE {cal_models[model]['test']['before']['ece']:.4f} -> "
         f"{cal_models[model]['test']['after']['ece']:.4f}; novelty by {chosen_score}: test known called "
         f"{chosen['test_known_called']:.3f}, " +
         ", ".join(f"{kind} AUROC {r['auroc']:.3f} FAR {r['false_acceptance']:.3f}" for kind, r in chosen["test"].items()))
