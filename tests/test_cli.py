@@ -264,3 +264,12 @@ def test_the_command_restarts_once_with_huge_pages_for_malloc(tmp_path):
   env = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}
   assert allocator.ask(env) and env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
   assert not allocator.ask(env) and env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+
+
+def test_export_warns_when_the_run_measured_no_trust():
+  from rcl.cli.bundle_commands import untrusted  # noqa: PLC0415
+  assert untrusted({"model": "A", "calibration": {}, "novelty": {}}, "runs/x") is None
+  warning = untrusted({"model": "A"}, "runs/x")
+  assert warning.startswith("warning: runs/x measured no calibration or novelty for A")
+  assert warning.endswith("the bundle has no calibrated probabilities and no 'unclassified' call")
+  assert untrusted({"model": "A", "calibration": {}}, "runs/x").endswith("the bundle has no 'unclassified' call")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from rcl.cli.model_lookup import resolve_model, shipped
 
@@ -15,6 +16,20 @@ def export(args) -> None:
   names = f", names of {len(named)} from {meta['provenance']['class_names_from']}" if named else ""
   print(f"exported {meta['model']} ({len(meta['classes'])} classes{names}, test accuracy "
         f"{meta['provenance']['test_accuracy']:.4f}) to {args.out}")
+  warning = untrusted(meta, args.workdir)
+  if warning:
+    print(warning, file=sys.stderr)
+
+
+def untrusted(meta: dict, workdir: str) -> str | None:
+  """The warning for a bundle exported without a calibration or novelty rule (a run with --notrust, or a model
+  that reads structure), or None."""
+  missing = [what for key, what in (("calibration", "calibrated probabilities"),
+                                    ("novelty", "'unclassified' call")) if key not in meta]
+  if not missing:
+    return None
+  return (f"warning: {workdir} measured no calibration or novelty for {meta['model']} (a run with --notrust, or a "
+          f"model that reads structure): the bundle has no {' and no '.join(missing)}")
 
 
 def models(args) -> None:
