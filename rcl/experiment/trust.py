@@ -107,10 +107,11 @@ def stage(config: ExperimentConfig, data: DataSet, components: dict, collaborati
         name: {"before": calibration.measures(known[name][model].logits, labels[name]),
                "after": calibration.measures(known[name][model].logits, labels[name], calibrator)}
         for name in KNOWN}}
-    floor = calibration.ece_floor(calibrator.probabilities(test.logits), seed=config.seed)
+    calibrated = calibrator.probabilities(test.logits)
+    floor = calibration.ece_floor(calibrated, seed=config.seed)
     cal_models[model]["test"]["calibrated_ece"] = {"mean": floor[0], "p95": floor[1]}
-    reliability[model] = {when: calibration.reliability(cal.probabilities(test.logits), labels["test"])
-                          for when, cal in (("before", calibration.Calibrator(1.0)), ("after", calibrator))}
+    reliability[model] = {"before": calibration.reliability(calibration.softmax(test.logits), labels["test"]),
+                          "after": calibration.reliability(calibrated, labels["test"])}
     chosen_score = config.novelty.score
     reference = novelty.fit_reference(training_features(model, features, collaborative),
                                       data.splits["train"].labels, len(data.classes),
